@@ -1,25 +1,78 @@
 """The CRDT value core: SPEC section 3 on Loro. The only module that touches Loro's API.
 
-STUB: signatures are final, bodies are being written. Callers (the store, strategies,
-persistence) may rely on everything documented here.
+Representation. Each (namespace, key) owns one flat root map of *entries* and one root
+text per text field; nothing is a nested container, so two replicas that create the same
+sub-dict concurrently can never end up with two competing containers (the Loro trap).
+
+- presence/register entry  ``r|path|op``      -> ``[kind, scalar, agent]``
+- set/list element tag     ``s|path|elem|op|i`` -> ``[agent, position]``
+- counter increment        ``c|path|op``      -> ``[delta, agent]``
+- timestamps               ``meta``           -> ``[created_at, updated_at]``
+
+A write inserts fresh entries and deletes exactly the entries its writer had *seen*; an
+entry nobody had seen when it was superseded stays live. So concurrent register writes
+leave two live entries (a conflict), concurrent set adds leave both tags (a union), and a
+removal never beats an add it had not seen (add-wins). Whether a writer had seen an entry
+is decided locally with epochs: every local write and every import advances the replica's
+epoch, each cached entry remembers when it appeared and disappeared here, and a `Turn`
+remembers the epoch at which its writer began (plus its own ops and its reads).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import difflib
+import hashlib
+import json
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from ._types import JSON, Escalation, FieldKind, Namespace, WriteRecord
+import loro as _loro_module
+import structlog
+
+from ._errors import CorruptUpdateError, SchemaError
+from ._types import JSON, Contender, Escalation, FieldKind, Namespace, WriteAction, WriteRecord
+from ._values import (
+    FieldPath,
+    Schema,
+    canonical,
+    declared_kind,
+    dotted,
+    infer_kind,
+    normalize_schema,
+    validate_value,
+)
 
 ConflictValue = Literal["placeholder", "provisional"]
-Schema = Mapping[Namespace, Mapping[str, FieldKind]]
-"""Namespace prefix -> {dotted field path: kind}. The longest matching prefix wins."""
 
 __all__ = ["Core", "Turn", "StoredValue", "PutResult", "ImportResult", "Schema", "ConflictValue"]
 
+log = structlog.get_logger(__name__)
 
-@dataclass(slots=True)
+# Loro's type stubs describe values as a union its runtime does not honour (values come
+# back as plain Python objects); the looseness is confined to this one module.
+loro: Any = _loro_module
+
+_SEP: Final = "\x1f"  # JSON text escapes control characters, so this never occurs inside
+_KIND_CODE: Final[dict[FieldKind, str]] = {
+    "map": "m",
+    "set": "s",
+    "list": "l",
+    "text": "t",
+    "counter": "c",
+    "register": "r",
+}
+_CODE_KIND: Final[dict[str, FieldKind]] = {v: k for k, v in _KIND_CODE.items()}
+_GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
+_TEXT_SNAPSHOTS: Final = 16
+
+
+# --------------------------------------------------------------------------------------
+# public records
+
+
+@dataclass(slots=True, weakref_slot=True, eq=False)
 class Turn:
     """What one writer has observed: everything committed when the turn began, its own
     writes since, and keys it read during the turn (reads count as seen)."""
@@ -50,6 +103,83 @@ class ImportResult:
     new_escalations: list[Escalation]
 
 
+# --------------------------------------------------------------------------------------
+# cached per-key state
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    eid: str  # key in the Loro map
+    path: FieldPath
+    op: str
+    agent: str
+    kind: str  # kind code for presence entries; "s"/"c" for tags and increments
+    value: Any  # register scalar, set element, or counter delta
+    elem: str = ""  # canonical JSON of a set element
+    stamp: tuple[str, str, int] = ("", "", 0)  # order of a set element: (position, op, index)
+    born: int = 0
+    died: int | None = None
+    died_by: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _TextTrack:
+    name: str
+    last_epoch: int = 0
+    last_op: str | None = None
+    # (epoch, op, frontiers, text) after each change: the base for an older view
+    snapshots: list[tuple[int, str, Any, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class _KeyState:
+    kid: str
+    namespace: Namespace
+    key: str
+    regs: dict[FieldPath, dict[str, _Entry]] = field(default_factory=dict)
+    tags: dict[FieldPath, dict[str, _Entry]] = field(default_factory=dict)
+    deltas: dict[FieldPath, dict[str, _Entry]] = field(default_factory=dict)
+    graveyard: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
+    texts: dict[FieldPath, _TextTrack] = field(default_factory=dict)
+    meta: tuple[float, float] | None = None
+    history_ops: set[str] = field(default_factory=set)
+    conflicts: dict[str, Escalation] = field(default_factory=dict)
+    value: dict[str, JSON] | None = None
+    value_valid: bool = False
+
+
+Visible = Callable[[_Entry], bool]
+
+
+# --------------------------------------------------------------------------------------
+# Loro error translation
+
+
+def _is_loro_failure(exc: BaseException) -> bool:
+    """Loro raises bare BaseException (and pyo3 PanicException) on bad input.
+
+    Cancellation (asyncio.CancelledError, trio.Cancelled), KeyboardInterrupt and SystemExit
+    are BaseException *subclasses* with their own types, so they never match here.
+    """
+    return (
+        type(exc) is BaseException
+        or type(exc).__name__ == "PanicException"
+        or (isinstance(exc, Exception))
+    )
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.blake2b(_SEP.join(parts).encode(), digest_size=10).hexdigest()
+
+
+def _op_sort_key(op: str) -> tuple[int, int]:
+    peer, _, counter = op.partition(":")
+    return (int(counter), int(peer))
+
+
+# --------------------------------------------------------------------------------------
+
+
 class Core:
     """One replica's state: a JSON object per (namespace, key), merged per field kind.
 
@@ -63,20 +193,47 @@ class Core:
         schema: Schema | None = None,
         conflict_value: ConflictValue = "placeholder",
     ) -> None:
-        raise NotImplementedError
+        if conflict_value not in ("placeholder", "provisional"):
+            raise ValueError(
+                f"conflict_value must be 'placeholder' or 'provisional', got {conflict_value!r}"
+            )
+        self._schema = normalize_schema(schema)
+        self._conflict_value: ConflictValue = conflict_value
+        self._doc: Any = loro.LoroDoc()
+        if peer_id is not None:
+            if not isinstance(peer_id, int) or not 0 <= peer_id < 2**64 - 1:
+                raise ValueError(f"peer_id must be an int in [0, 2**64 - 1), got {peer_id!r}")
+            self._doc.peer_id = peer_id
+        self._peer = int(self._doc.peer_id)
+        self._dir = self._doc.get_map("dir")
+        self._epoch = 0
+        self._keys: dict[str, _KeyState] = {}
+        self._turns: weakref.WeakSet[Turn] = weakref.WeakSet()
+        self._pathjson: dict[FieldPath, str] = {}
+        self._counts = {
+            "writes": 0,
+            "deletes": 0,
+            "resolutions": 0,
+            "imports": 0,
+            "imported_writes": 0,
+            "mergeable_concurrent": 0,
+            "semantic_conflicts": 0,
+        }
 
     @property
     def peer_id(self) -> int:
-        raise NotImplementedError
+        return self._peer
 
     # -- turns (causality) ---------------------------------------------------------
     def begin_turn(self) -> Turn:
         """A writer that starts now has seen everything committed so far."""
-        raise NotImplementedError
+        turn = Turn(epoch=self._epoch)
+        self._turns.add(turn)
+        return turn
 
     def note_read(self, turn: Turn, namespace: Namespace, key: str) -> None:
         """The writer of `turn` read this key: it has seen its current state."""
-        raise NotImplementedError
+        turn.read_epochs[(namespace, key)] = self._epoch
 
     # -- writes --------------------------------------------------------------------
     def put(
@@ -94,61 +251,864 @@ class Core:
         Raises TypeError naming the field path for non-JSON input and SchemaError for a
         value of the wrong shape for a declared kind; nothing is applied then.
         """
-        raise NotImplementedError
+        if not isinstance(value, Mapping):
+            raise TypeError(f"value must be a dict, got {type(value).__name__}")
+        value = dict(value)
+        validate_value(value)
+        declared = declared_kind(self._schema, namespace)
+        plan = _plan_tree((), value, declared)  # raises SchemaError before any op
+        state = self._state(namespace, key, create=True)
+        assert state is not None  # create=True always yields a state
+        visible = self._visibility(turn, namespace, key)
+        return self._write(state, plan, visible, turn, agent, "put", now, root=())
 
     def delete(
         self, namespace: Namespace, key: str, *, agent: str, turn: Turn | None, now: float
     ) -> PutResult:
         """Remove everything `turn` had seen of the key (concurrent puts survive)."""
-        raise NotImplementedError
+        state = self._state(namespace, key, create=False)
+        if state is None:
+            return PutResult(None, [])
+        visible = self._visibility(turn, namespace, key)
+        return self._write(state, None, visible, turn, agent, "delete", now, root=())
 
-    def resolve(
-        self, escalation: Escalation, value: Any, *, agent: str, now: float
-    ) -> PutResult:
+    def resolve(self, escalation: Escalation, value: Any, *, agent: str, now: float) -> PutResult:
         """Write `value` to the escalated field as a write that has seen every contender."""
-        raise NotImplementedError
+        validate_value(value, escalation.path)
+        state = self._state(escalation.namespace, escalation.key, create=False)
+        if state is None:
+            raise KeyError(f"no key {escalation.key!r} in namespace {escalation.namespace!r}")
+        path = escalation.path or tuple(escalation.field.split("."))
+        declared = declared_kind(self._schema, escalation.namespace)
+        plan = _plan_tree(path, value, declared)
+        contenders = {c.op_id for c in escalation.contenders}
+
+        def visible(entry: _Entry) -> bool:
+            if entry.died is not None:
+                return False
+            if entry.path[: len(path)] != path:
+                return True  # ancestors: the resolver had seen the key as it is now
+            return entry.kind not in _PRESENCE or entry.op in contenders or entry.path != path
+
+        return self._write(state, plan, visible, None, agent, "resolve", now, root=path)
 
     # -- reads ---------------------------------------------------------------------
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
         """The merged value; conflicted fields read as the placeholder or provisional."""
-        raise NotImplementedError
+        state = self._state(namespace, key, create=False)
+        if state is None:
+            return None
+        value = self._materialize(state)
+        if value is None:
+            return None
+        created, updated = state.meta or (0.0, 0.0)
+        return StoredValue(value, created, updated)
 
     def items(self) -> Iterator[tuple[Namespace, str, StoredValue]]:
         """Every live key, in a deterministic order."""
-        raise NotImplementedError
+        self._refresh_dirty()
+        for _, state in sorted(self._keys.items(), key=lambda kv: (kv[1].namespace, kv[1].key)):
+            stored = self.get(state.namespace, state.key)
+            if stored is not None:
+                yield state.namespace, state.key, stored
 
     def escalations(self, namespace: Namespace | None = None) -> list[Escalation]:
         """Open conflicts, optionally only under a namespace prefix."""
-        raise NotImplementedError
+        self._refresh_dirty()
+        out: list[Escalation] = []
+        for state in self._keys.values():
+            if namespace is not None and state.namespace[: len(namespace)] != namespace:
+                continue
+            self._materialize(state)
+            out.extend(state.conflicts.values())
+        out.sort(key=lambda e: (e.namespace, e.key, e.path))
+        return out
 
     def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
-        raise NotImplementedError
+        kid = _hash(*namespace, "", key)
+        raw = self._doc.get_map(f"h:{kid}").get_value()
+        records = [
+            WriteRecord(
+                op_id=op,
+                agent_id=str(rec[0]),
+                action=rec[1],
+                fields=tuple(rec[3]),
+                timestamp=float(rec[2]),
+            )
+            for op, rec in raw.items()
+        ]
+        records.sort(key=lambda r: (r.timestamp, _op_sort_key(r.op_id)))
+        return records
 
     def attribution(self) -> dict[tuple[Namespace, str], dict[str, list[str]]]:
-        raise NotImplementedError
+        """Per key and dotted leaf field: the agents whose writes survive in the value."""
+        self._refresh_dirty()
+        out: dict[tuple[Namespace, str], dict[str, list[str]]] = {}
+        for state in self._keys.values():
+            if self._materialize(state) is None:
+                continue
+            per_field: dict[str, set[str]] = {}
+            text_writers: dict[str, set[str]] = {}
+            for rec in self.history(state.namespace, state.key):
+                for f in rec.fields:
+                    text_writers.setdefault(f, set()).add(rec.agent_id)
+            for path, entries in state.regs.items():
+                if not path:
+                    continue
+                agents = per_field.setdefault(dotted(path), set())
+                for e in entries.values():
+                    if e.kind != "m":
+                        agents.add(e.agent)
+                    if e.kind == "t":
+                        agents.update(text_writers.get(dotted(path), ()))
+            for bucket in (state.tags, state.deltas):
+                for path, entries in bucket.items():
+                    agents = per_field.setdefault(dotted(path), set())
+                    agents.update(e.agent for e in entries.values())
+            out[(state.namespace, state.key)] = {
+                f: sorted(a) for f, a in sorted(per_field.items()) if a
+            }
+        return out
 
     def stats(self) -> dict[str, float]:
-        raise NotImplementedError
+        counts: dict[str, float] = dict(self._counts)
+        counts["open_escalations"] = len(self.escalations())
+        concurrent = counts["mergeable_concurrent"] + counts["semantic_conflicts"]
+        counts["semantic_ratio"] = counts["semantic_conflicts"] / concurrent if concurrent else 0.0
+        return counts
 
     # -- replica sync --------------------------------------------------------------
     def version(self) -> bytes:
         """Opaque digest of what this replica holds."""
-        raise NotImplementedError
+        return bytes(self._doc.oplog_vv.encode())
 
     def export_updates(self, since: bytes | None = None) -> bytes:
         """A delta with everything a replica at digest `since` lacks (None: everything).
 
         Raises CorruptUpdateError if `since` is not a digest.
         """
-        raise NotImplementedError
+        vv = loro.VersionVector() if since is None else _decode_version(since)
+        return bytes(self._doc.export(loro.ExportMode.Updates(vv)))
 
     def import_updates(self, blob: bytes) -> ImportResult:
         """Apply a peer's delta. CorruptUpdateError on bad bytes, state unchanged.
 
         Updates whose dependencies are missing stay pending and apply when the gap arrives.
         """
-        raise NotImplementedError
+        if not isinstance(blob, bytes | bytearray | memoryview):
+            raise TypeError(f"update blob must be bytes, got {type(blob).__name__}")
+        try:
+            status = self._doc.import_(bytes(blob))
+        except BaseException as exc:
+            if not _is_loro_failure(exc):
+                raise
+            raise CorruptUpdateError(f"cannot import update blob ({len(blob)} bytes): {exc}") from (
+                exc if isinstance(exc, Exception) else None
+            )
+        self._counts["imports"] += 1
+        self._epoch += 1
+        kids: set[str] = set()
+        for peer, (start, end) in status.success.inner().items():
+            if end <= start:
+                continue
+            for cid in self._doc.get_changed_containers_in(loro.ID(peer, start), end - start):
+                name = getattr(cid, "name", None)
+                if isinstance(name, str):
+                    if name == "dir":
+                        kids.update(k for k in self._dir.keys() if k not in self._keys)  # noqa: SIM118
+                    elif name[:2] in ("k:", "h:", "t:"):
+                        kids.add(name[2:22])
+        new_ops: list[str] = []
+        changed: list[tuple[Namespace, str]] = []
+        new_escalations: list[Escalation] = []
+        for kid in sorted(kids):
+            state = self._rebuild(kid, importing=True)
+            if state is None:
+                continue
+            changed.append((state.namespace, state.key))
+            known = state.history_ops
+            ops = set(self._doc.get_map(f"h:{kid}").keys())
+            fresh = ops - known
+            state.history_ops = ops
+            new_ops.extend(sorted(fresh, key=_op_sort_key))
+            new_escalations.extend(self._refresh_conflicts(state))
+        self._counts["imported_writes"] += len(new_ops)
+        if new_ops:
+            log.debug("updates imported", writes=len(new_ops), keys=len(changed))
+        for esc in new_escalations:
+            log.info(
+                "conflict escalated",
+                namespace=esc.namespace,
+                key=esc.key,
+                field=esc.field,
+                contenders=[c.agent_id for c in esc.contenders],
+            )
+        return ImportResult(new_ops, changed, new_escalations)
 
     def export_snapshot(self) -> bytes:
         """Everything, compacted, for persistence (`import_updates` accepts it)."""
-        raise NotImplementedError
+        return bytes(self._doc.export(loro.ExportMode.Snapshot()))
+
+    # ==================================================================================
+    # internals
+
+    def _pj(self, path: FieldPath) -> str:
+        pj = self._pathjson.get(path)
+        if pj is None:
+            pj = json.dumps(list(path), separators=(",", ":"), ensure_ascii=False)
+            self._pathjson[path] = pj
+        return pj
+
+    def _entries_map(self, kid: str) -> Any:
+        return self._doc.get_map(f"k:{kid}")
+
+    def _state(self, namespace: Namespace, key: str, *, create: bool) -> _KeyState | None:
+        kid = _hash(*namespace, "", key)
+        state = self._keys.get(kid)
+        if state is None:
+            if self._dir.get(kid) is not None:
+                return self._rebuild(kid)
+            if not create:
+                return None
+            state = self._new_state(kid, namespace, key)
+        return state
+
+    def _new_state(self, kid: str, namespace: Namespace, key: str) -> _KeyState:
+        state = _KeyState(kid, namespace, key)
+        self._keys[kid] = state
+        return state
+
+    def _refresh_dirty(self) -> None:
+        """Cache every key Loro knows (keys arrive through imports and snapshots)."""
+        for kid in self._dir.keys():  # noqa: SIM118 (a Loro map, not a dict)
+            if kid not in self._keys:
+                self._rebuild(kid)
+
+    def _rebuild(self, kid: str, *, importing: bool = False) -> _KeyState | None:
+        """Bring the cached state of one key in line with Loro after an import.
+
+        Entries that appeared are born now; entries that vanished died now (an imported op
+        removed them, which no writer that began earlier had seen).
+        """
+        ident = self._dir.get(kid)
+        if ident is None:
+            return None
+        ns_list, key = ident.value
+        state = self._keys.get(kid)
+        if state is None:
+            state = self._new_state(kid, tuple(ns_list), key)
+            if not importing:
+                state.history_ops = set(self._doc.get_map(f"h:{kid}").keys())
+        raw: dict[str, Any] = self._entries_map(kid).get_value()
+        epoch = self._epoch
+        current: dict[str, _Entry] = {}
+        for bucket in (state.regs, state.tags, state.deltas):
+            for entries in bucket.values():
+                current.update(entries)
+        for eid, entry in current.items():
+            if eid not in raw:
+                self._bury(state, entry, epoch, None)
+        for eid, payload in raw.items():
+            if eid == "meta":
+                state.meta = (float(payload[0]), float(payload[1]))
+                continue
+            if eid in current:
+                continue
+            entry = _parse_entry(eid, payload)
+            entry.born = epoch
+            _bucket(state, entry).setdefault(entry.path, {})[eid] = entry
+        for path, entries in state.regs.items():
+            if any(e.kind == "t" for e in entries.values()):
+                self._touch_text(state, path, op=None)
+        state.value_valid = False
+        return state
+
+    def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
+        bucket = _bucket(state, entry)
+        entries = bucket.get(entry.path)
+        if entries is not None:
+            entries.pop(entry.eid, None)
+            if not entries:
+                del bucket[entry.path]
+        entry.died, entry.died_by = epoch, by
+        grave = state.graveyard.setdefault(entry.path, [])
+        grave.append(entry)
+        horizon = min((t.epoch for t in self._turns), default=epoch)
+        if len(grave) > 8:
+            grave[:] = [e for e in grave if e.died is not None and e.died > horizon]
+            del grave[:-_GRAVEYARD_CAP]
+
+    def _visibility(self, turn: Turn | None, namespace: Namespace, key: str) -> Visible:
+        if turn is None:
+            return _alive
+        seen = max(turn.epoch, turn.read_epochs.get((namespace, key), -1))
+        own = turn.own_ops
+
+        def visible(entry: _Entry) -> bool:
+            if entry.born > seen and entry.op not in own:
+                return False
+            if entry.died is None:
+                return True
+            return entry.died > seen and entry.died_by not in own
+
+        return visible
+
+    def _view(self, state: _KeyState, visible: Visible) -> dict[FieldPath, list[_Entry]]:
+        """The presence/register entries a writer had seen, by path (live and buried)."""
+        view: dict[FieldPath, list[_Entry]] = {}
+        for path, entries in state.regs.items():
+            seen = [e for e in entries.values() if visible(e)]
+            if seen:
+                view[path] = seen
+        if visible is not _alive:
+            for path, grave in state.graveyard.items():
+                for e in grave:
+                    if e.kind in _PRESENCE and visible(e):
+                        view.setdefault(path, []).append(e)
+        return view
+
+    def _seen_in(
+        self,
+        bucket: dict[FieldPath, dict[str, _Entry]],
+        state: _KeyState,
+        path: FieldPath,
+        visible: Visible,
+    ) -> list[_Entry]:
+        out = [e for e in bucket.get(path, {}).values() if visible(e)]
+        if visible is not _alive:
+            out.extend(
+                e
+                for e in state.graveyard.get(path, ())
+                if _bucket(state, e) is bucket and visible(e)
+            )
+        return out
+
+    # -- the write path ------------------------------------------------------------
+    def _write(
+        self,
+        state: _KeyState,
+        plan: _Node | None,
+        visible: Visible,
+        turn: Turn | None,
+        agent: str,
+        action: WriteAction,
+        now: float,
+        *,
+        root: FieldPath,
+    ) -> PutResult:
+        doc = self._doc
+        kid = state.kid
+        op = f"{self._peer}:{(doc.oplog_vv.get_last(self._peer) or -1) + 1}"
+        view = self._view(state, visible)
+        ops = _Ops(self, state, op, agent, visible)
+        if plan is None:
+            for path in sorted(view, key=len, reverse=True):
+                ops.remove_field(path, view[path])
+        else:
+            ops.apply(plan, view)
+            # ancestors of the written subtree (resolve) must exist as maps
+            for depth in range(len(root)):
+                ops.assert_map(root[:depth], view.get(root[:depth], []))
+        if plan is None and not ops.touched:
+            return PutResult(None, [])  # deleting what this writer never saw: no op
+        if self._dir.get(kid) is None:
+            self._dir.insert(kid, [list(state.namespace), state.key])
+        entries = self._entries_map(kid)
+        existed = bool(view.get(())) or plan is None
+        created = state.meta[0] if (state.meta and existed) else now
+        entries.insert("meta", [created, now])
+        fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
+            [dotted(root)] if root else []
+        )
+        doc.get_map(f"h:{kid}").insert(op, [agent, action, now, fields])
+        doc.commit()
+        self._epoch += 1
+        epoch = self._epoch
+        for entry in ops.inserted:
+            entry.born = epoch
+            _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
+        for entry in ops.removed:
+            if entry.died is None:
+                self._bury(state, entry, epoch, op)
+        for path in ops.text_paths:
+            self._touch_text(state, path, op=op)
+        state.meta = (created, now)
+        state.history_ops.add(op)
+        state.value_valid = False
+        if turn is not None:
+            turn.own_ops.add(op)
+        counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
+        self._counts[counter_key] += 1
+        new = self._refresh_conflicts(state)
+        if ops.concurrent:
+            self._counts["semantic_conflicts" if new else "mergeable_concurrent"] += 1
+        log.debug(
+            "put merged",
+            namespace=state.namespace,
+            key=state.key,
+            agent=agent,
+            op=op,
+            action=action,
+            fields=fields,
+        )
+        for esc in new:
+            log.info(
+                "conflict escalated",
+                namespace=esc.namespace,
+                key=esc.key,
+                field=esc.field,
+                contenders=[c.agent_id for c in esc.contenders],
+            )
+        if action == "resolve":
+            log.info(
+                "conflict resolved",
+                namespace=state.namespace,
+                key=state.key,
+                field=dotted(root),
+                agent=agent,
+                op=op,
+            )
+        return PutResult(op, new)
+
+    def _touch_text(self, state: _KeyState, path: FieldPath, *, op: str | None) -> None:
+        track = self._text_track(state, path)
+        text = self._doc.get_text(track.name).to_string()
+        if track.snapshots and track.snapshots[-1][3] == text and op is None:
+            return
+        track.last_epoch, track.last_op = self._epoch, op
+        track.snapshots.append((self._epoch, op or "", self._doc.oplog_frontiers, text))
+        del track.snapshots[:-_TEXT_SNAPSHOTS]
+
+    def _text_track(self, state: _KeyState, path: FieldPath) -> _TextTrack:
+        track = state.texts.get(path)
+        if track is None:
+            track = _TextTrack(name=f"t:{state.kid}:{_hash(self._pj(path))[:12]}")
+            state.texts[path] = track
+        return track
+
+    def _write_text(
+        self, state: _KeyState, path: FieldPath, new: str, visible: Visible, seen_any: bool
+    ) -> bool:
+        """Edit a text field as a diff against what the writer saw. True if it changed."""
+        track = self._text_track(state, path)
+        text = self._doc.get_text(track.name)
+        current = text.to_string()
+        base_frontiers: Any = None
+        base_text = current
+        if visible is not _alive:
+            probe = _Entry("", path, track.last_op or "", "", "t", None, born=track.last_epoch)
+            if track.last_epoch and not visible(probe):
+                base_text, base_frontiers = "", loro.Frontiers()
+                for epoch, snap_op, frontiers, snap in reversed(track.snapshots):
+                    probe.born, probe.op = epoch, snap_op
+                    if visible(probe):
+                        base_text, base_frontiers = snap, frontiers
+                        break
+        if not seen_any and base_frontiers is None and current and visible is not _alive:
+            base_text, base_frontiers = "", loro.Frontiers()
+        if base_frontiers is None:
+            if current == new:
+                return False
+            text.update(new)
+            return True
+        if base_text == new:
+            return False
+        fork = self._doc.fork_at(base_frontiers)
+        fork.get_text(track.name).update(new)
+        fork.commit()
+        self._doc.commit()
+        self._doc.import_(fork.export(loro.ExportMode.Updates(self._doc.oplog_vv)))
+        return True
+
+    # -- materialization and conflicts ------------------------------------------------
+    def _materialize(self, state: _KeyState) -> dict[str, JSON] | None:
+        if state.value_valid:
+            return state.value
+        self._refresh_conflicts(state)
+        return state.value
+
+    def _refresh_conflicts(self, state: _KeyState) -> list[Escalation]:
+        """Recompute the value and the open conflicts of a key; return the new conflicts."""
+        conflicts: dict[str, Escalation] = {}
+        value = self._build(state, (), conflicts)
+        state.value = value if isinstance(value, dict) else None
+        state.value_valid = True
+        fresh = [esc for cid, esc in conflicts.items() if cid not in state.conflicts]
+        state.conflicts = conflicts
+        return fresh
+
+    def _build(
+        self, state: _KeyState, path: FieldPath, conflicts: dict[str, Escalation]
+    ) -> JSON | _Absent:
+        entries = list(state.regs.get(path, {}).values())
+        if not entries:
+            return _ABSENT
+        kinds = {e.kind for e in entries}
+        if len(kinds) == 1:
+            kind = entries[0].kind
+            if kind != "r":
+                return self._content(state, path, kind, conflicts)
+            values = {canonical(e.value): e.value for e in entries}
+            if len(values) == 1:
+                only: JSON = entries[0].value
+                return only
+            contenders = tuple(
+                Contender(e.agent, e.op, e.value)
+                for e in sorted(entries, key=lambda e: _op_sort_key(e.op))
+            )
+        else:
+            contenders = tuple(
+                Contender(
+                    e.agent,
+                    e.op,
+                    e.value if e.kind == "r" else self._content(state, path, e.kind, {}),
+                )
+                for e in sorted(entries, key=lambda e: _op_sort_key(e.op))
+            )
+        esc = Escalation(state.namespace, state.key, dotted(path), contenders, path)
+        conflicts[esc.id] = esc
+        if self._conflict_value == "provisional":
+            return max(contenders, key=lambda c: (canonical(c.value), c.op_id)).value
+        return f"<escalated:{dotted(path)}>"
+
+    def _content(
+        self, state: _KeyState, path: FieldPath, kind: str, conflicts: dict[str, Escalation]
+    ) -> JSON:
+        if kind == "m":
+            out: dict[str, JSON] = {}
+            depth = len(path) + 1
+            for child in sorted(p[-1] for p in state.regs if len(p) == depth and p[:-1] == path):
+                v = self._build(state, (*path, child), conflicts)
+                if not isinstance(v, _Absent):
+                    out[child] = v
+            return out
+        if kind in ("s", "l"):
+            tags = sorted(state.tags.get(path, {}).values(), key=lambda e: e.stamp)
+            if kind == "l":
+                return [e.value for e in tags]
+            seen: dict[str, JSON] = {}
+            for e in tags:
+                seen.setdefault(e.elem, e.value)
+            return list(seen.values())
+        if kind == "t":
+            return str(self._doc.get_text(self._text_track(state, path).name).to_string())
+        if kind == "c":
+            total = sum(e.value for e in state.deltas.get(path, {}).values())
+            return _tidy_number(total)
+        raise AssertionError(f"unknown kind code {kind!r}")
+
+
+# --------------------------------------------------------------------------------------
+# write planning
+
+
+class _Absent:
+    __slots__ = ()
+
+
+_ABSENT: Final = _Absent()
+_PRESENCE: Final = frozenset(_CODE_KIND)
+_TAG: Final = "*"  # kind code of a set/list element tag
+_DELTA: Final = "+"  # kind code of a counter increment
+
+
+def _alive(entry: _Entry) -> bool:
+    return entry.died is None
+
+
+@dataclass(slots=True)
+class _Node:
+    path: FieldPath
+    kind: FieldKind
+    value: Any
+    children: dict[str, _Node] | None = None
+
+
+def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]) -> _Node:
+    kind = "map" if not path else infer_kind(path, value, declared)
+    if not path and not isinstance(value, dict):
+        raise TypeError(f"value must be a dict, got {type(value).__name__}")
+    node = _Node(path, kind, value)
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise SchemaError(f"field {dotted(path)!r} is a map but got {type(value).__name__}")
+        node.children = {k: _plan_tree((*path, k), v, declared) for k, v in value.items()}
+    return node
+
+
+def _bucket(state: _KeyState, entry: _Entry) -> dict[FieldPath, dict[str, _Entry]]:
+    if entry.kind == _TAG:
+        return state.tags
+    if entry.kind == _DELTA:
+        return state.deltas
+    return state.regs
+
+
+def _parse_entry(eid: str, payload: Any) -> _Entry:
+    parts = eid.split(_SEP)
+    tag = parts[0]
+    path = tuple(json.loads(parts[1]))
+    if tag == "r":
+        kind, scalar, agent = payload
+        return _Entry(eid, path, parts[2], str(agent), str(kind), scalar)
+    if tag == "s":
+        agent, pos = payload
+        elem, op, idx = parts[2], parts[3], int(parts[4])
+        return _Entry(
+            eid,
+            path,
+            op,
+            str(agent),
+            _TAG,
+            json.loads(elem),
+            elem=elem,
+            stamp=(str(pos), op, idx),
+        )
+    if tag == "c":
+        delta, agent = payload
+        return _Entry(eid, path, parts[2], str(agent), _DELTA, delta)
+    raise CorruptUpdateError(f"unrecognised entry {eid!r}")
+
+
+_DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _between(lower: str, upper: str | None) -> str:
+    """A position string strictly between `lower` and `upper` (None: no upper bound).
+
+    Fractional indexing: positions never need renumbering, so inserting an element never
+    rewrites its neighbours' tags. Equal bounds (two concurrent inserts at one spot) fall
+    back to "just after lower".
+    """
+    if upper is not None and upper <= lower:
+        upper = None
+    return _midpoint(lower, upper)
+
+
+def _midpoint(a: str, b: str | None) -> str:
+    if b is not None:
+        n = 0
+        while n < len(b) and (a[n] if n < len(a) else _DIGITS[0]) == b[n]:
+            n += 1
+        if n > 0:
+            return b[:n] + _midpoint(a[n:], b[n:])
+    digit_a = _DIGITS.index(a[0]) if a else 0
+    digit_b = _DIGITS.index(b[0]) if b else len(_DIGITS)
+    if digit_b - digit_a > 1:
+        return _DIGITS[(digit_a + digit_b + 1) // 2]
+    if b is not None and len(b) > 1:
+        return b[:1]
+    return _DIGITS[digit_a] + _midpoint(a[1:], None)
+
+
+def _tidy_number(x: float) -> int | float:
+    return int(x) if isinstance(x, float) and x.is_integer() and abs(x) < 2**53 else x
+
+
+def _decode_version(since: bytes) -> Any:
+    if not isinstance(since, bytes | bytearray | memoryview):
+        raise TypeError(f"version digest must be bytes, got {type(since).__name__}")
+    try:
+        return loro.VersionVector.decode(bytes(since))
+    except BaseException as exc:
+        if not _is_loro_failure(exc):
+            raise
+        raise CorruptUpdateError(f"not a version digest ({len(since)} bytes): {exc}") from None
+
+
+class _Ops:
+    """The Loro operations of one write, collected before the cache is updated."""
+
+    def __init__(self, core: Core, state: _KeyState, op: str, agent: str, visible: Visible) -> None:
+        self.core = core
+        self.state = state
+        self.op = op
+        self.agent = agent
+        self.visible = visible
+        self.map = core._entries_map(state.kid)
+        self.inserted: list[_Entry] = []
+        self.removed: list[_Entry] = []
+        self.changed_fields: set[FieldPath] = set()
+        self.text_paths: list[FieldPath] = []
+        self.touched = False
+        self.concurrent = False
+        self._asserted: set[FieldPath] = set()
+
+    # presence entries ---------------------------------------------------------------
+    def _insert_presence(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
+        eid = f"r{_SEP}{self.core._pj(path)}{_SEP}{self.op}"
+        self.map.insert(eid, [code, scalar, self.agent])
+        self.inserted.append(_Entry(eid, path, self.op, self.agent, code, scalar))
+        self._drop(seen)
+        live_unseen = [e for e in self.state.regs.get(path, {}).values() if e not in seen]
+        if live_unseen:
+            self.concurrent = True
+
+    def _drop(self, entries: list[_Entry]) -> None:
+        for e in entries:
+            if e.died is None:
+                self.map.delete(e.eid)
+                self.removed.append(e)
+
+    def assert_map(self, path: FieldPath, seen: list[_Entry]) -> None:
+        """Re-assert that `path` exists as a map, so a concurrent delete cannot hide what
+        this write put beneath it (add-wins)."""
+        if path in self._asserted:
+            return
+        self._asserted.add(path)
+        self._insert_presence(path, "m", None, seen)
+        self.touched = True
+
+    def apply(self, node: _Node, view: dict[FieldPath, list[_Entry]]) -> bool:
+        """Write `node` relative to the writer's view. True if anything under it changed."""
+        path = node.path
+        seen = view.get(path, [])
+        code = _KIND_CODE[node.kind]
+        same_kind = bool(seen) and all(e.kind == code for e in seen)
+        changed = False
+        if node.kind == "map":
+            assert node.children is not None
+            for child in node.children.values():
+                changed |= self.apply(child, view)
+            depth = len(path) + 1
+            for other in sorted(view, key=len, reverse=True):
+                if (
+                    len(other) >= depth
+                    and other[: len(path)] == path
+                    and (other[len(path)] not in node.children)
+                ):
+                    self.remove_field(other, view[other])
+                    changed = True
+            if changed or not same_kind:
+                self._reassert(path, "m", None, seen)
+                changed = True
+            return changed
+        if not same_kind:
+            # the field is new to this writer, or changes kind: supersede what it saw
+            for other in sorted(view, key=len, reverse=True):
+                if len(other) > len(path) and other[: len(path)] == path:
+                    self.remove_field(other, view[other])
+            if seen:
+                self._clear_content(path, seen)
+        if node.kind == "register":
+            if (
+                same_kind
+                and len({canonical(e.value) for e in seen}) == 1
+                and (canonical(seen[0].value) == canonical(node.value))
+            ):
+                return False
+            self._insert_presence(path, "r", node.value, seen)
+            self.changed_fields.add(path)
+            return True
+        if node.kind in ("set", "list"):
+            changed = self._write_elements(path, node.value, ordered=node.kind == "list")
+        elif node.kind == "text":
+            changed = self.core._write_text(self.state, path, node.value, self.visible, same_kind)
+            if changed:
+                self.text_paths.append(path)
+        elif node.kind == "counter":
+            changed = self._write_counter(path, node.value)
+        if changed or not same_kind:
+            self._reassert(path, code, None, seen)
+            self.changed_fields.add(path)
+            return True
+        return False
+
+    def _reassert(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
+        if code == "m":
+            self.assert_map(path, seen)
+        else:
+            self._insert_presence(path, code, scalar, seen)
+            self.touched = True
+
+    def remove_field(self, path: FieldPath, seen: list[_Entry]) -> None:
+        """Remove what the writer had seen of a field (its presence and its content)."""
+        self._clear_content(path, seen)
+        self._drop(seen)
+        if seen:
+            self.changed_fields.add(path)
+            self.touched = True
+
+    def _clear_content(self, path: FieldPath, seen: list[_Entry]) -> None:
+        state, visible = self.state, self.visible
+        if any(e.kind in ("s", "l") for e in seen):
+            self._drop(self.core._seen_in(state.tags, state, path, visible))
+        if any(e.kind == "c" for e in seen):
+            self._drop(self.core._seen_in(state.deltas, state, path, visible))
+        if any(e.kind == "t" for e in seen) and self.core._write_text(
+            state, path, "", visible, True
+        ):
+            self.text_paths.append(path)
+
+    # mergeable content ------------------------------------------------------------------
+    def _write_elements(self, path: FieldPath, items: list[Any], *, ordered: bool) -> bool:
+        """Diff the written list against the elements the writer saw, by element.
+
+        Elements kept in the same relative order keep their tags (so a concurrent removal
+        by another writer still wins over them); new or moved elements get fresh tags
+        positioned between their neighbours.
+        """
+        state = self.state
+        seen_tags = self.core._seen_in(state.tags, state, path, self.visible)
+        seen_tags.sort(key=lambda e: e.stamp)
+        wanted = [canonical(v) for v in items]
+        if ordered:
+            sequence = seen_tags
+        else:
+            wanted = list(dict.fromkeys(wanted))
+            first: dict[str, _Entry] = {}
+            for e in seen_tags:
+                first.setdefault(e.elem, e)
+            sequence = list(first.values())
+        matcher = difflib.SequenceMatcher(None, [e.elem for e in sequence], wanted, autojunk=False)
+        kept_at: dict[int, _Entry] = {}
+        for block in matcher.get_matching_blocks():
+            for k in range(block.size):
+                kept_at[block.b + k] = sequence[block.a + k]
+        kept_ids = {id(e) for e in kept_at.values()}
+        if ordered:
+            drop = [e for e in seen_tags if id(e) not in kept_ids]
+        else:
+            kept_elems = {e.elem for e in kept_at.values()}
+            drop = [e for e in seen_tags if e.elem not in kept_elems]
+        if not drop and len(kept_at) == len(wanted):
+            return False
+        self._drop(drop)
+        pj = self.core._pj(path)
+        lower = ""
+        for j, elem in enumerate(wanted):
+            kept = kept_at.get(j)
+            if kept is not None:
+                lower = kept.stamp[0]
+                continue
+            upper = next(
+                (kept_at[n].stamp[0] for n in range(j + 1, len(wanted)) if n in kept_at), None
+            )
+            pos = _between(lower, upper)
+            lower = pos
+            eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
+            self.map.insert(eid, [self.agent, pos])
+            self.inserted.append(
+                _Entry(
+                    eid,
+                    path,
+                    self.op,
+                    self.agent,
+                    _TAG,
+                    json.loads(elem),
+                    elem=elem,
+                    stamp=(pos, self.op, j),
+                )
+            )
+        return True
+
+    def _write_counter(self, path: FieldPath, target: float) -> bool:
+        state = self.state
+        seen = self.core._seen_in(state.deltas, state, path, self.visible)
+        delta = target - sum(e.value for e in seen)
+        if delta == 0:
+            return False
+        eid = f"c{_SEP}{self.core._pj(path)}{_SEP}{self.op}"
+        self.map.insert(eid, [delta, self.agent])
+        self.inserted.append(_Entry(eid, path, self.op, self.agent, _DELTA, delta))
+        return True

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 JSON: TypeAlias = "dict[str, JSON] | list[JSON] | str | int | float | bool | None"
@@ -44,7 +45,7 @@ class Escalation:
     key: str
     field: str
     contenders: tuple[Contender, ...]
-    path: tuple[str, ...] = field(default=(), compare=False)
+    path: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property
     def id(self) -> str:

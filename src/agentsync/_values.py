@@ -1,0 +1,134 @@
+"""JSON validation, field-kind inference and declared schemas (SPEC 3)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ._errors import SchemaError
+from ._types import JSON, FieldKind, Namespace
+
+__all__ = [
+    "MAX_DEPTH",
+    "TEXT_MARKERS",
+    "FieldPath",
+    "Schema",
+    "canonical",
+    "declared_kind",
+    "dotted",
+    "infer_kind",
+    "normalize_schema",
+    "validate_value",
+]
+
+FieldPath = tuple[str, ...]
+Schema = Mapping[Namespace, Mapping[str, FieldKind]]
+
+MAX_DEPTH: Final = 64
+"""Values nested deeper than this are refused: deep nesting is almost always a bug."""
+
+TEXT_MARKERS: Final = ("text", "notes", "findings", "log")
+_KINDS: Final = frozenset({"map", "set", "list", "text", "counter", "register"})
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+
+def dotted(path: FieldPath) -> str:
+    """Human form of a field path: `("meta", "x")` -> `"meta.x"`."""
+    return ".".join(path)
+
+
+def canonical(value: JSON) -> str:
+    """Deterministic JSON text: set elements and register values compare by it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def validate_value(value: object, path: FieldPath = ()) -> None:
+    """Raise TypeError naming the first non-JSON field path; ValueError past MAX_DEPTH."""
+    if len(path) > MAX_DEPTH:
+        raise ValueError(f"value nested deeper than {MAX_DEPTH} levels at {dotted(path)!r}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                where = dotted(path) or "<root>"
+                raise TypeError(
+                    f"field names must be str, got {type(k).__name__} {k!r} under {where!r}"
+                )
+            validate_value(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            validate_value(v, (*path, str(i)))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"field {dotted(path)!r}: {value!r} is not valid JSON")
+    elif not isinstance(value, _SCALARS):
+        raise TypeError(
+            f"field {dotted(path)!r}: {type(value).__name__} is not JSON "
+            "(allowed: dict, list, str, int, float, bool, None)"
+        )
+
+
+def normalize_schema(schema: Schema | None) -> dict[Namespace, dict[FieldPath, FieldKind]]:
+    """Check a declared schema up front and index it by field path tuples."""
+    if not schema:
+        return {}
+    out: dict[Namespace, dict[FieldPath, FieldKind]] = {}
+    for prefix, fields in schema.items():
+        if not isinstance(prefix, tuple) or not all(isinstance(p, str) for p in prefix):
+            raise SchemaError(f"schema keys are namespace prefixes (tuple of str), got {prefix!r}")
+        if not isinstance(fields, Mapping):
+            raise SchemaError(f"schema for {prefix!r} must map field paths to kinds")
+        indexed: dict[FieldPath, FieldKind] = {}
+        for name, kind in fields.items():
+            if kind not in _KINDS:
+                raise SchemaError(
+                    f"schema {prefix!r} field {name!r}: unknown kind {kind!r}; "
+                    f"choose one of {', '.join(sorted(_KINDS))}"
+                )
+            path = tuple(str(name).split("."))
+            indexed[path] = kind
+        out[prefix] = indexed
+    return out
+
+
+def declared_kind(
+    schema: dict[Namespace, dict[FieldPath, FieldKind]], namespace: Namespace
+) -> dict[FieldPath, FieldKind]:
+    """The declarations that apply to `namespace`: the longest matching prefix wins."""
+    best: dict[FieldPath, FieldKind] = {}
+    best_len = -1
+    for prefix, fields in schema.items():
+        if len(prefix) > best_len and namespace[: len(prefix)] == prefix:
+            best, best_len = fields, len(prefix)
+    return best
+
+
+def infer_kind(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]) -> FieldKind:
+    """The kind a field merges by: declared, else inferred from the value (SPEC 3 table)."""
+    kind = declared.get(path)
+    if kind is not None:
+        _check_declared(path, value, kind)
+        return kind
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, list):
+        return "set"
+    if isinstance(value, str) and path and any(m in path[-1].lower() for m in TEXT_MARKERS):
+        return "text"
+    return "register"
+
+
+def _check_declared(path: FieldPath, value: Any, kind: FieldKind) -> None:
+    ok = {
+        "map": isinstance(value, dict),
+        "set": isinstance(value, list),
+        "list": isinstance(value, list),
+        "text": isinstance(value, str),
+        "counter": isinstance(value, int | float) and not isinstance(value, bool),
+        "register": True,
+    }[kind]
+    if not ok:
+        raise SchemaError(
+            f"field {dotted(path)!r} is declared {kind} but got {type(value).__name__} {value!r}"
+        )
