@@ -1,0 +1,306 @@
+"""Who is writing, and what had they seen: agents and turns for the store (SPEC 3).
+
+Three sources, most specific first:
+
+- Inside a LangGraph run, the writer is the Pregel *task*. LangGraph sets the task's
+  `RunnableConfig` in a context variable for node code (threads and asyncio tasks alike),
+  so the store reads it in `batch`/`abatch`. All tasks of one superstep share one view:
+  the view when the first of them touched the store. A later superstep begins a new
+  view, so it has seen every earlier one. A subgraph's superstep starts from its parent
+  task's view (not the whole store: the parent's siblings are still concurrent with it),
+  and every write or read a task makes also counts as seen by its enclosing tasks.
+- Outside a graph, a `store.acting_as(agent)` block is one turn, begun when the block
+  is entered. Nested blocks start their own turn; what they write counts as seen by
+  the blocks around them.
+- Otherwise the call is its own turn and has seen everything (`turn=None`).
+
+Superstep identity comes from the task's checkpoint namespace and `checkpoint_map`: the
+map holds, for every level of (sub)graph nesting, the id of the checkpoint its current
+superstep started from, which is unique per run and step with or without a checkpointer.
+
+Memory stays bounded: a task's view is dropped when LangGraph frees the task (a weak
+reference to the task's write buffer), a superstep's shared view when its last task is
+dropped, and in any case the least recently used views beyond a cap are forgotten.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import weakref
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import structlog
+from langchain_core.runnables.config import var_child_runnable_config
+
+from ._core import Turn
+
+__all__ = [
+    "ANONYMOUS",
+    "GraphTask",
+    "ActingFrame",
+    "TaskTurns",
+    "graph_task",
+    "current_frame",
+    "push_frame",
+    "pop_frame",
+    "new_store_token",
+]
+
+log = structlog.get_logger(__name__)
+
+ANONYMOUS: Final = "anonymous"
+"""Agent id of writes made outside a graph node and outside `acting_as`."""
+
+_NS_SEP: Final = "|"
+_NS_END: Final = ":"
+_TASK_ID: Final = "__pregel_task_id"
+_SEND: Final = "__pregel_send"
+_CHECKPOINT_NS: Final = "checkpoint_ns"
+_CHECKPOINT_MAP: Final = "checkpoint_map"
+
+
+# --------------------------------------------------------------------------------------
+# LangGraph task detection
+
+
+@dataclass(frozen=True, slots=True)
+class GraphTask:
+    """The LangGraph task a store call runs in."""
+
+    key: str
+    """Unique per task: its checkpoint namespace (`node:task_id`, nested with `|`)."""
+    node: str
+    step: int
+    checkpoint_map: Mapping[str, str]
+    anchor: object | None
+    """An object that lives exactly as long as the task (its write buffer), if any."""
+
+
+def graph_task() -> GraphTask | None:
+    """The LangGraph task of the current context, or None outside a graph run."""
+    config = var_child_runnable_config.get()
+    if not config:
+        return None
+    configurable = config.get("configurable")
+    if not configurable:
+        return None
+    task_id = configurable.get(_TASK_ID)
+    if not isinstance(task_id, str):
+        return None
+    metadata = config.get("metadata") or {}
+    ns = configurable.get(_CHECKPOINT_NS)
+    key = ns if isinstance(ns, str) and ns else task_id
+    node = metadata.get("langgraph_node")
+    if not isinstance(node, str):
+        node = _segment_node(key.rpartition(_NS_SEP)[2])
+    step = metadata.get("langgraph_step")
+    cmap = configurable.get(_CHECKPOINT_MAP)
+    send = configurable.get(_SEND)
+    return GraphTask(
+        key=key,
+        node=node,
+        step=step if isinstance(step, int) else -1,
+        checkpoint_map=cmap if isinstance(cmap, Mapping) else {},
+        anchor=getattr(send, "__self__", None),
+    )
+
+
+def _segment_node(segment: str) -> str:
+    """Node name from one checkpoint-namespace segment (`name:task_id`)."""
+    return segment.rpartition(_NS_END)[0] or segment
+
+
+# --------------------------------------------------------------------------------------
+# acting_as frames
+
+
+@dataclass(slots=True, eq=False)
+class ActingFrame:
+    """One `acting_as` block on one store: its agent and (outside a graph) its turn."""
+
+    agent: str
+    turn: Turn | None
+    outer: tuple[Turn, ...]
+    """Turns of the enclosing blocks on the same store: they see this block's writes."""
+
+
+_frames: contextvars.ContextVar[Mapping[int, tuple[ActingFrame, ...]] | None] = (
+    contextvars.ContextVar("agentsync_acting_as", default=None)
+)
+_store_tokens = itertools.count(1)
+
+
+def new_store_token() -> int:
+    """A process-unique id for one store, so blocks on one store do not leak to another."""
+    return next(_store_tokens)
+
+
+def current_frame(store: int) -> ActingFrame | None:
+    frames = _frames.get()
+    if not frames:
+        return None
+    stack = frames.get(store)
+    return stack[-1] if stack else None
+
+
+def push_frame(store: int, frame: ActingFrame) -> contextvars.Token[Any]:
+    frames = dict(_frames.get() or {})
+    frames[store] = (*frames.get(store, ()), frame)
+    return _frames.set(frames)
+
+
+def pop_frame(token: contextvars.Token[Any]) -> None:
+    _frames.reset(token)
+
+
+# --------------------------------------------------------------------------------------
+# superstep views
+
+
+@dataclass(slots=True, eq=False)
+class _Group:
+    """One superstep of one (sub)graph level of one run: the view its tasks share."""
+
+    key: tuple[str, str]
+    base: Turn
+    members: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _TaskView:
+    key: str
+    group: _Group
+    turn: Turn
+    ancestors: tuple[Turn, ...]
+    anchored: bool
+    node: str = ""
+    finalizer: weakref.finalize[Any, Any] | None = field(default=None, repr=False)
+
+
+class TaskTurns:
+    """Maps LangGraph tasks to turns. Not thread-safe: call under the store's lock."""
+
+    def __init__(
+        self,
+        begin_turn: Callable[[], Turn],
+        *,
+        max_tasks: int = 65_536,
+        max_unanchored: int = 4_096,
+    ) -> None:
+        self._begin_turn = begin_turn
+        self._max_tasks = max_tasks
+        self._max_unanchored = max_unanchored
+        self._tasks: OrderedDict[str, _TaskView] = OrderedDict()
+        self._unanchored: OrderedDict[str, None] = OrderedDict()
+        self._groups: dict[tuple[str, str], _Group] = {}
+        # Finalizers run in whatever thread drops the last reference, possibly while this
+        # thread holds the store lock: they only append here, and we purge under the lock.
+        self._dead: deque[tuple[str, int]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def group_count(self) -> int:
+        return len(self._groups)
+
+    def turn_for(self, task: GraphTask) -> tuple[Turn, tuple[Turn, ...]]:
+        """The task's turn and the turns of its enclosing tasks (outermost first)."""
+        self._purge()
+        view = self._tasks.get(task.key)
+        if view is None:
+            view = self._create(task.key, task.node, task.checkpoint_map, task.anchor)
+        else:
+            self._tasks.move_to_end(task.key)
+            self._touch_ancestors(task.key)
+            if not view.anchored and task.anchor is not None:
+                self._anchor(view, task.anchor)
+        return view.turn, view.ancestors
+
+    # -- internals ---------------------------------------------------------------------
+    def _create(
+        self, key: str, node: str, cmap: Mapping[str, str], anchor: object | None
+    ) -> _TaskView:
+        parent_key = key.rpartition(_NS_SEP)[0]
+        parent: _TaskView | None = None
+        if parent_key:
+            parent = self._tasks.get(parent_key)
+            if parent is None:
+                parent = self._create(parent_key, _segment_node(parent_key), cmap, None)
+            else:
+                self._tasks.move_to_end(parent_key)
+        group_key = (parent_key, str(cmap.get(parent_key, "")))
+        group = self._groups.get(group_key)
+        if group is None:
+            base = self._begin_turn() if parent is None else self._fork(parent.turn)
+            group = _Group(group_key, base)
+            self._groups[group_key] = group
+        group.members += 1
+        ancestors = () if parent is None else (*parent.ancestors, parent.turn)
+        view = _TaskView(key, group, self._fork(group.base), ancestors, anchored=False, node=node)
+        self._tasks[key] = view
+        self._unanchored[key] = None
+        if anchor is not None:
+            self._anchor(view, anchor)
+        self._enforce_caps()
+        return view
+
+    def _anchor(self, view: _TaskView, anchor: object) -> None:
+        try:
+            view.finalizer = weakref.finalize(anchor, self._dead.append, (view.key, id(view)))
+        except TypeError:  # not weak-referenceable: the LRU cap bounds it instead
+            return
+        view.anchored = True
+        self._unanchored.pop(view.key, None)
+
+    def _fork(self, turn: Turn) -> Turn:
+        # A Turn from begin_turn is registered with the core (which keeps superseded
+        # entries while some turn may still need them); we then narrow it to `turn`'s view.
+        fork = self._begin_turn()
+        fork.epoch = turn.epoch
+        fork.own_ops = set(turn.own_ops)
+        fork.read_epochs = dict(turn.read_epochs)
+        return fork
+
+    def _touch_ancestors(self, key: str) -> None:
+        parent = key.rpartition(_NS_SEP)[0]
+        while parent:
+            if parent in self._tasks:
+                self._tasks.move_to_end(parent)
+                if parent in self._unanchored:
+                    self._unanchored.move_to_end(parent)
+            parent = parent.rpartition(_NS_SEP)[0]
+
+    def _drop(self, key: str, *, reason: str) -> None:
+        view = self._tasks.pop(key, None)
+        if view is None:
+            return
+        self._unanchored.pop(key, None)
+        if view.finalizer is not None:
+            view.finalizer.detach()
+        group = view.group
+        group.members -= 1
+        if group.members <= 0 and self._groups.get(group.key) is group:
+            del self._groups[group.key]
+        if reason != "finished":
+            log.warning("task view evicted", task=key, reason=reason, live_tasks=len(self._tasks))
+
+    def _purge(self) -> None:
+        while self._dead:
+            key, ident = self._dead.popleft()
+            view = self._tasks.get(key)
+            if view is not None and id(view) == ident:
+                view.finalizer = None
+                self._drop(key, reason="finished")
+
+    def _enforce_caps(self) -> None:
+        while len(self._unanchored) > self._max_unanchored:
+            key = next(iter(self._unanchored))
+            self._drop(key, reason="cap on views of tasks LangGraph does not expose")
+        while len(self._tasks) > self._max_tasks:
+            key = next(iter(self._tasks))
+            self._drop(key, reason="cap on live task views")

@@ -1,0 +1,1155 @@
+"""`SyncedStore` and `AsyncSyncedStore`: drop-in LangGraph stores that merge (SPEC 1, 3, 4).
+
+Writes go to the CRDT core (`_core.Core`) instead of overwriting: concurrent writes merge
+field by field, every write is attributed to an agent, and genuine semantic conflicts are
+escalated instead of silently picking a winner. Without concurrency the store behaves like
+LangGraph's `InMemoryStore` (same results, same errors), plus TTL like the SQL stores.
+
+Concurrency model: one lock around the core and the store's local indexes, held only for
+in-memory work and the durable append; embeddings, resolvers and escalation callbacks run
+outside it. `batch` and `abatch` share one pipeline:
+
+1. validate every op (nothing is applied if any op is bad);
+2. embed search queries (outside the lock);
+3. under the lock: reads (they see the state before this batch's writes, as in
+   InMemoryStore), then writes, each appended to the durable log before the batch returns;
+4. outside the lock: embed what was written, then fire `on_escalation` callbacks and run
+   the resolver for each new conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import inspect
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, Protocol, Self, TypeAlias, TypeVar
+
+import anyio
+import anyio.to_thread
+import structlog
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    validate_op_namespace,
+)
+
+from ._context import (
+    ANONYMOUS,
+    ActingFrame,
+    GraphTask,
+    TaskTurns,
+    current_frame,
+    graph_task,
+    new_store_token,
+    pop_frame,
+    push_frame,
+)
+from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, StoredValue, Turn
+from ._errors import AgentSyncError
+from ._query import (
+    IndexPaths,
+    index_paths,
+    matches_filter,
+    rank_by_similarity,
+    select_namespaces,
+    texts_to_embed,
+)
+from ._types import JSON, Escalation, Namespace, WriteRecord
+from ._values import validate_value
+
+__all__ = ["SyncedStore", "AsyncSyncedStore", "EscalationCallback", "ResolverFunc"]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+EscalationCallback: TypeAlias = Callable[[Escalation], "Awaitable[None] | None"]
+"""Called once per new conflict; may be a coroutine function."""
+
+ResolverFunc: TypeAlias = Callable[[Escalation], "JSON | Awaitable[JSON]"]
+"""Decides an escalated field's value; may be a coroutine function."""
+
+TTL_AGENT: Final = "ttl-sweeper"
+IMPORT_AGENT: Final = "import"
+_FIRED_MEMORY: Final = 16_384
+
+_Key: TypeAlias = tuple[Namespace, str]
+
+
+class _UpdateLog(Protocol):
+    """What `agentsync._persistence.open_log` returns (see that module)."""
+
+    def load(self) -> list[bytes]: ...
+    def append(self, blob: bytes, *, namespace: Namespace, key: str, agent: str) -> None: ...
+    def maybe_compact(self, snapshot: Callable[[], bytes]) -> object: ...
+    def fetch_new(self) -> list[bytes]: ...
+    def start_listener(self, wake: Callable[[], None]) -> None: ...
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------
+# batch bookkeeping
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A validated batch: reads by position, then the last put per key (InMemoryStore)."""
+
+    size: int
+    gets: list[tuple[int, GetOp]] = field(default_factory=list)
+    searches: list[tuple[int, SearchOp]] = field(default_factory=list)
+    lists: list[tuple[int, ListNamespacesOp]] = field(default_factory=list)
+    puts: dict[_Key, PutOp] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _EmbedJob:
+    key: _Key
+    seq: int
+    texts: list[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    results: list[Result]
+    embed: list[_EmbedJob] = field(default_factory=list)
+    escalations: list[Escalation] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Writer:
+    agent: str
+    turn: Turn | None
+    ancestors: tuple[Turn, ...]
+
+
+def _copy_json(value: Any) -> Any:
+    """A private copy of a JSON value, so callers cannot mutate the core's cache."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy_json(v) for v in value]
+    return value
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _bad_value_error(namespace: Namespace, key: str, value: object) -> Exception:
+    """The exception InMemoryStore raises for this non-dict value (its `dict(value)`),
+    with a message that says what was wrong; TypeError where InMemoryStore accepts it."""
+    what = f"put({namespace!r}, {key!r}): value must be a dict of JSON (or None to delete)"
+    message = f"{what}, got {type(value).__name__}"
+    try:
+        dict(value)  # type: ignore[call-overload]
+    except ValueError:
+        return ValueError(message)
+    except Exception:
+        return TypeError(message)
+    return TypeError(message)
+
+
+def _callable_name(func: object) -> str:
+    name = getattr(func, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    name = getattr(func, "__name__", None)
+    if isinstance(name, str) and name:
+        return name
+    return type(func).__name__
+
+
+# --------------------------------------------------------------------------------------
+# acting_as
+
+
+class ActingAs:
+    """`store.acting_as(agent)`: attribute writes to `agent` (sync `with` or `async with`).
+
+    Outside a LangGraph run the block is one turn: its writes supersede what was committed
+    when it was entered, plus what it wrote or read since. Inside a graph node only the
+    agent id changes; the turn stays the task's.
+    """
+
+    __slots__ = ("_agent", "_store", "_token")
+
+    def __init__(self, store: _StoreBase, agent: str) -> None:
+        if not isinstance(agent, str) or not agent:
+            raise ValueError(f"acting_as needs a non-empty agent id, got {agent!r}")
+        self._store = store
+        self._agent = agent
+        self._token: contextvars.Token[Any] | None = None
+
+    def __enter__(self) -> Self:
+        if self._token is not None:
+            raise RuntimeError("this acting_as block is already active; call acting_as() again")
+        store = self._store
+        outer = current_frame(store._token)
+        turn: Turn | None = None
+        if graph_task() is None:
+            with store._lock:
+                turn = store._core.begin_turn()
+        outer_turns: tuple[Turn, ...] = ()
+        if outer is not None:
+            outer_turns = outer.outer if outer.turn is None else (*outer.outer, outer.turn)
+        self._token = push_frame(store._token, ActingFrame(self._agent, turn, outer_turns))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            pop_frame(self._token)
+            self._token = None
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    @property
+    def agent(self) -> str:
+        return self._agent
+
+
+# --------------------------------------------------------------------------------------
+# the store
+
+
+class _StoreBase(BaseStore):
+    """Shared implementation of `SyncedStore` and `AsyncSyncedStore`."""
+
+    supports_ttl: bool = True
+
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        schema: Schema | None = None,
+        resolver: ResolverFunc | None = None,
+        conflict_value: ConflictValue = "placeholder",
+        path: str | None = None,
+        dsn: str | None = None,
+        peer_id: int | None = None,
+        resolver_timeout: float | None = 60.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if path is not None and dsn is not None:
+            raise ValueError("give path= (SQLite) or dsn= (PostgreSQL), not both")
+        if resolver is not None and not callable(resolver):
+            raise TypeError(f"resolver must be callable, got {type(resolver).__name__}")
+        if resolver_timeout is not None and resolver_timeout <= 0:
+            raise ValueError(f"resolver_timeout must be positive, got {resolver_timeout!r}")
+        self._core = Core(peer_id=peer_id, schema=schema, conflict_value=conflict_value)
+        self._lock = threading.Lock()
+        self._token = new_store_token()
+        self._clock: Callable[[], float] = clock or time.time
+        self._tasks = TaskTurns(self._core.begin_turn)
+        self._resolver = resolver
+        self._resolver_name = _callable_name(resolver) if resolver is not None else ""
+        self._resolver_timeout = resolver_timeout
+        self._callbacks: list[EscalationCallback] = []
+        self._fired: OrderedDict[str, None] = OrderedDict()
+        # Local indexes: live keys in first-write order (InMemoryStore's search order),
+        # a per-key change counter (drops stale embeddings), vectors and TTL deadlines.
+        self._keys: dict[Namespace, dict[str, None]] = {}
+        self._seq: dict[_Key, int] = {}
+        self._next_seq = 0
+        self._vectors: dict[_Key, dict[str, list[float]]] = {}
+        self._expiry: dict[_Key, tuple[float, float]] = {}
+        self._counts: dict[str, int] = {
+            "puts": 0,
+            "delete_calls": 0,
+            "anonymous_writes": 0,
+            "escalations": 0,
+            "resolver_calls": 0,
+            "resolver_failures": 0,
+            "callback_failures": 0,
+            "ttl_expired": 0,
+        }
+        # semantic index, as InMemoryStore configures it
+        self.index_config: IndexConfig | None = None
+        self.embeddings: Embeddings | None = None
+        self._index_paths: IndexPaths = []
+        if index:
+            self.index_config = index.copy()
+            self.embeddings = ensure_embeddings(self.index_config.get("embed"))
+            self._index_paths = index_paths(self.index_config.get("fields"))
+            # InMemoryStore keeps the tokenized paths in its config; code may look there.
+            self.index_config["__tokenized_fields"] = self._index_paths  # type: ignore[typeddict-unknown-key]
+        # TTL
+        self.ttl_config = ttl
+        self._last_sweep = self._clock()
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_stop = threading.Event()
+        # persistence
+        self._log: _UpdateLog | None = None
+        self._woken = False
+        self._closed = False
+        if path is not None or dsn is not None:
+            from ._persistence import open_log
+
+            self._log = updates = open_log(path=path, dsn=dsn)
+            with self._lock:
+                for blob in updates.load():
+                    # our own history: its conflicts are not new, so nothing fires
+                    self._absorb(self._core.import_updates(blob), collect=False)
+            updates.start_listener(self._wake)
+
+    # == LangGraph BaseStore ============================================================
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        plan = self._plan(ops)
+        queries = self._embed_queries(plan)
+        outcome = self._apply(plan, queries, graph_task(), current_frame(self._token))
+        self._embed_written(outcome.embed)
+        self._settle(outcome.escalations)
+        return outcome.results
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        plan = self._plan(ops)
+        queries = await self._aembed_queries(plan)
+        task, frame = graph_task(), current_frame(self._token)
+        if self._log is not None:  # a durable append blocks: keep it off the event loop
+            outcome = await anyio.to_thread.run_sync(self._apply, plan, queries, task, frame)
+        else:
+            outcome = self._apply(plan, queries, task, frame)
+        await self._aembed_written(outcome.embed)
+        await self._asettle(outcome.escalations)
+        return outcome.results
+
+    # == agentsync API ==================================================================
+
+    def acting_as(self, agent: str) -> ActingAs:
+        """Attribute writes in this block to `agent`; outside a graph, the block is a turn."""
+        return ActingAs(self, agent)
+
+    def escalations(self, namespace: Namespace | None = None) -> list[Escalation]:
+        """Open conflicts, optionally only those under a namespace prefix."""
+        if namespace is not None:
+            namespace = tuple(namespace)
+        with self._lock:
+            return self._core.escalations(namespace)
+
+    def on_escalation(self, callback: EscalationCallback) -> EscalationCallback:
+        """Call `callback(escalation)` once per new conflict (usable as a decorator).
+
+        Sync callbacks run in the thread that surfaced the conflict; async ones are awaited
+        by the async API and run to completion on a private loop by the sync API. A failing
+        callback is logged and does not fail the write.
+        """
+        if not callable(callback):
+            raise TypeError(f"on_escalation needs a callable, got {type(callback).__name__}")
+        self._callbacks.append(callback)
+        return callback
+
+    def resolve(self, escalation: Escalation, value: Any) -> None:
+        """Settle a conflict: write `value` as a write that has seen every contender.
+
+        Attributed to the current agent (`acting_as`, else the graph node, else
+        "anonymous"). The escalation closes here now and on every replica once it syncs.
+        """
+        if not isinstance(escalation, Escalation):
+            raise TypeError(f"resolve needs an Escalation, got {type(escalation).__name__}")
+        agent = self._agent_now(graph_task(), current_frame(self._token))
+        embed, escalations = self._resolve_locked(escalation, value, agent)
+        self._embed_written(embed)
+        self._settle(escalations)
+
+    async def aresolve(self, escalation: Escalation, value: Any) -> None:
+        """`resolve` for async code (awaits async escalation callbacks)."""
+        if not isinstance(escalation, Escalation):
+            raise TypeError(f"resolve needs an Escalation, got {type(escalation).__name__}")
+        agent = self._agent_now(graph_task(), current_frame(self._token))
+        embed, escalations = self._resolve_locked(escalation, value, agent)
+        await self._aembed_written(embed)
+        await self._asettle(escalations)
+
+    def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
+        """The attributed writes that built the key's current value, oldest first."""
+        with self._lock:
+            return self._core.history(tuple(namespace), key)
+
+    def attribution(self) -> dict[tuple[Namespace, str], dict[str, list[str]]]:
+        """Per key and field: the agents whose writes survive in the current value."""
+        with self._lock:
+            return self._core.attribution()
+
+    def stats(self) -> dict[str, float]:
+        """Puts, merges, escalations, resolutions and the conflict mix.
+
+        `semantic_ratio` is the share of concurrent writes to one field that needed a
+        decision (escalated) rather than merging on their own; `mergeable_ratio` the rest.
+        """
+        with self._lock:
+            core = self._core.stats()
+            mine = dict(self._counts)
+            live = len(self._tasks)
+        merges = core.get("mergeable_concurrent", 0.0)
+        semantic = core.get("semantic_conflicts", 0.0)
+        concurrent = merges + semantic
+        out: dict[str, float] = {**core, **{k: float(v) for k, v in mine.items()}}
+        out["merges"] = float(merges)
+        out["resolutions"] = float(core.get("resolutions", 0.0))
+        out["semantic_ratio"] = semantic / concurrent if concurrent else 0.0
+        out["mergeable_ratio"] = merges / concurrent if concurrent else 0.0
+        out["live_task_views"] = float(live)
+        return out
+
+    def version(self) -> bytes:
+        """Opaque digest of what this replica holds (for `export_updates(since=...)`)."""
+        with self._lock:
+            return self._core.version()
+
+    def export_updates(self, since: bytes | None = None) -> bytes:
+        """Everything a replica at digest `since` lacks (`None`: everything)."""
+        with self._lock:
+            return self._core.export_updates(since)
+
+    def import_updates(self, blob: bytes) -> None:
+        """Apply a peer's updates. CorruptUpdateError on bad bytes; state unchanged then."""
+        embed, escalations = self._import_locked(blob)
+        self._embed_written(embed)
+        self._settle(escalations)
+
+    async def aimport_updates(self, blob: bytes) -> None:
+        """`import_updates` for async code."""
+        embed, escalations = self._import_locked(blob)
+        await self._aembed_written(embed)
+        await self._asettle(escalations)
+
+    def sync(self) -> None:
+        """Pull what other replicas appended to the shared log (PostgreSQL) and apply it."""
+        embed, escalations = self._pull_locked()
+        self._embed_written(embed)
+        self._settle(escalations)
+
+    async def async_sync(self) -> None:
+        """`sync` for async code."""
+        embed, escalations = await anyio.to_thread.run_sync(self._pull_locked)
+        await self._aembed_written(embed)
+        await self._asettle(escalations)
+
+    def close(self) -> None:
+        """Stop the TTL sweeper and close the durable log. Idempotent."""
+        self.stop_ttl_sweeper()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._log is not None:
+                self._log.close()
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # == TTL ============================================================================
+
+    def sweep_ttl(self) -> int:
+        """Delete every item whose TTL has passed; returns how many were deleted.
+
+        A sweep is an ordinary delete by agent "ttl-sweeper" (so it replicates): it
+        removes what this replica had when it ran; a concurrent write elsewhere survives.
+        """
+        with self._lock:
+            embed, escalations, count = self._sweep_locked()
+        self._embed_written(embed)
+        self._settle(escalations)
+        return count
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Sweep periodically in a daemon thread (like SqliteStore). Cancel the returned
+        future or call `stop_ttl_sweeper` to stop it."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if not self.ttl_config:
+            future.set_result(None)
+            return future
+        if self._sweeper is not None and self._sweeper.is_alive():
+            future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
+            return future
+        interval = float(
+            sweep_interval_minutes or self.ttl_config.get("sweep_interval_minutes") or 5
+        )
+        stop = self._sweeper_stop
+        stop.clear()
+
+        def loop() -> None:
+            try:
+                while not stop.wait(interval * 60):
+                    try:
+                        self.sweep_ttl()
+                    except Exception as exc:
+                        log.error("ttl sweep failed", error=repr(exc))
+            finally:
+                if not future.done():
+                    future.set_result(None)
+
+        self._sweeper = threading.Thread(target=loop, name="agentsync-ttl-sweeper", daemon=True)
+        future.add_done_callback(lambda f: stop.set() if f.cancelled() else None)
+        self._sweeper.start()
+        return future
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; False if it did not stop within `timeout` seconds."""
+        sweeper = self._sweeper
+        if sweeper is None or not sweeper.is_alive():
+            self._sweeper = None
+            return True
+        self._sweeper_stop.set()
+        sweeper.join(timeout)
+        if sweeper.is_alive():
+            return False
+        self._sweeper = None
+        return True
+
+    # == pipeline: validation ===========================================================
+
+    def _plan(self, ops: Iterable[Op]) -> _Plan:
+        items = list(ops)
+        plan = _Plan(len(items))
+        for i, op in enumerate(items):
+            if isinstance(op, GetOp):
+                validate_op_namespace(op)
+                plan.gets.append((i, op))
+            elif isinstance(op, SearchOp):
+                validate_op_namespace(op)
+                plan.searches.append((i, op))
+            elif isinstance(op, ListNamespacesOp):
+                validate_op_namespace(op)
+                plan.lists.append((i, op))
+            elif isinstance(op, PutOp):
+                validate_op_namespace(op)
+                if not isinstance(op.key, str):
+                    raise TypeError(f"key must be str, got {type(op.key).__name__} {op.key!r}")
+                if op.value is not None and not isinstance(op.value, Mapping):
+                    raise _bad_value_error(op.namespace, op.key, op.value)
+                if op.ttl is not None and not isinstance(op.ttl, int | float):
+                    raise TypeError(f"ttl must be minutes (a number) or None, got {op.ttl!r}")
+                # The last put per key wins, at the key's first position (as InMemoryStore).
+                plan.puts[(tuple(op.namespace), op.key)] = op
+            else:
+                raise ValueError(f"Unknown operation type: {type(op)}")
+        if len(plan.puts) > 1:
+            # The core validates one put at a time; check them all before applying any.
+            for (namespace, name), put in plan.puts.items():
+                if put.value is not None:
+                    try:
+                        validate_value(dict(put.value))
+                    except (TypeError, ValueError) as err:
+                        raise type(err)(f"put({namespace!r}, {name!r}): {err}") from None
+        return plan
+
+    # == pipeline: embeddings ===========================================================
+
+    def _queries_to_embed(self, plan: _Plan) -> list[str]:
+        if self.embeddings is None:
+            return []
+        return list(dict.fromkeys(op.query for _, op in plan.searches if op.query))
+
+    def _embed_queries(self, plan: _Plan) -> dict[str, list[float]]:
+        queries = self._queries_to_embed(plan)
+        if not queries or self.embeddings is None:
+            return {}
+        return {q: list(self.embeddings.embed_query(q)) for q in queries}
+
+    async def _aembed_queries(self, plan: _Plan) -> dict[str, list[float]]:
+        queries = self._queries_to_embed(plan)
+        if not queries or self.embeddings is None:
+            return {}
+        return {q: list(await self.embeddings.aembed_query(q)) for q in queries}
+
+    @staticmethod
+    def _unique_texts(jobs: Sequence[_EmbedJob]) -> list[str]:
+        return list(dict.fromkeys(text for job in jobs for _, text in job.texts))
+
+    def _embed_written(self, jobs: list[_EmbedJob]) -> None:
+        if not jobs or self.embeddings is None:
+            return
+        texts = self._unique_texts(jobs)
+        vectors = self.embeddings.embed_documents(texts) if texts else []
+        self._store_vectors(jobs, texts, vectors)
+
+    async def _aembed_written(self, jobs: list[_EmbedJob]) -> None:
+        if not jobs or self.embeddings is None:
+            return
+        texts = self._unique_texts(jobs)
+        vectors = await self.embeddings.aembed_documents(texts) if texts else []
+        self._store_vectors(jobs, texts, vectors)
+
+    def _store_vectors(
+        self, jobs: list[_EmbedJob], texts: list[str], vectors: Sequence[Sequence[float]]
+    ) -> None:
+        if len(vectors) != len(texts):
+            raise ValueError(
+                f"embedding function returned {len(vectors)} vectors for {len(texts)} texts"
+            )
+        by_text = {text: list(vec) for text, vec in zip(texts, vectors, strict=True)}
+        with self._lock:
+            for job in jobs:
+                if self._seq.get(job.key) != job.seq:
+                    continue  # changed again meanwhile; that change brings its own vectors
+                slot = self._vectors.setdefault(job.key, {})
+                for name, text in job.texts:
+                    slot[name] = by_text[text]
+
+    # == pipeline: the critical section =================================================
+
+    def _apply(
+        self,
+        plan: _Plan,
+        queries: dict[str, list[float]],
+        task: GraphTask | None,
+        frame: ActingFrame | None,
+    ) -> _Outcome:
+        outcome = _Outcome([None] * plan.size)
+        with self._lock:
+            if self._closed:
+                raise AgentSyncError("store is closed")
+            self._pull_if_woken(outcome)
+            now = self._clock()
+            self._maybe_sweep(now, outcome)
+            writer = self._writer(task, frame)
+            results = outcome.results
+            for i, get in plan.gets:
+                results[i] = self._get_locked(get, writer, now)
+            for i, search in plan.searches:
+                results[i] = self._search_locked(search, queries, writer, now)
+            for i, listing in plan.lists:
+                results[i] = self._list_locked(listing, now)
+            for (namespace, key), put in plan.puts.items():
+                self._write_locked(namespace, key, put, writer, now, outcome)
+        return outcome
+
+    def _writer(self, task: GraphTask | None, frame: ActingFrame | None) -> _Writer:
+        if task is not None:
+            turn, ancestors = self._tasks.turn_for(task)
+            return _Writer(frame.agent if frame else task.node, turn, ancestors)
+        if frame is not None:
+            return _Writer(frame.agent, frame.turn, frame.outer)
+        return _Writer(ANONYMOUS, None, ())
+
+    def _agent_now(self, task: GraphTask | None, frame: ActingFrame | None) -> str:
+        if frame is not None:
+            return frame.agent
+        if task is not None:
+            return task.node
+        return ANONYMOUS
+
+    def _note_read(self, writer: _Writer, key: _Key) -> None:
+        if writer.turn is None:
+            return
+        self._core.note_read(writer.turn, key[0], key[1])
+        for turn in writer.ancestors:
+            self._core.note_read(turn, key[0], key[1])
+
+    def _expired(self, key: _Key, now: float) -> bool:
+        deadline = self._expiry.get(key)
+        return deadline is not None and deadline[0] <= now
+
+    def _omit_expired(self) -> bool:
+        return bool(self.ttl_config and self.ttl_config.get("omit_expired", False))
+
+    def _refresh_ttl(self, key: _Key, now: float) -> None:
+        deadline = self._expiry.get(key)
+        if deadline is not None:
+            self._expiry[key] = (now + deadline[1] * 60.0, deadline[1])
+
+    def _get_locked(self, op: GetOp, writer: _Writer, now: float) -> Item | None:
+        key = (tuple(op.namespace), op.key)
+        # InMemoryStore creates the namespace's slot on a get; search order follows it
+        self._keys.setdefault(key[0], {})
+        stored = self._core.get(key[0], key[1])
+        self._note_read(writer, key)
+        if stored is None or (self._omit_expired() and self._expired(key, now)):
+            return None
+        if op.refresh_ttl:
+            self._refresh_ttl(key, now)
+        return Item(
+            value=_copy_json(stored.value),
+            key=op.key,
+            namespace=key[0],
+            created_at=_ts(stored.created_at),
+            updated_at=_ts(stored.updated_at),
+        )
+
+    def _search_locked(
+        self, op: SearchOp, queries: dict[str, list[float]], writer: _Writer, now: float
+    ) -> list[SearchItem]:
+        prefix = tuple(op.namespace_prefix)
+        n = len(prefix)
+        omit = self._omit_expired()
+        candidates: list[tuple[tuple[_Key, StoredValue], list[list[float]]]] = []
+        for namespace, keys in self._keys.items():
+            if namespace[:n] != prefix:
+                continue
+            for name in keys:
+                stored = self._core.get(namespace, name)
+                if stored is None:
+                    continue
+                if omit and self._expired((namespace, name), now):
+                    continue
+                if not matches_filter(stored.value, op.filter):
+                    continue
+                vectors = self._vectors.get((namespace, name)) if op.query else None
+                embedded = list(vectors.values()) if vectors else []
+                candidates.append((((namespace, name), stored), embedded))
+        query_vector = queries.get(op.query) if op.query else None
+        scored: list[tuple[float | None, tuple[_Key, StoredValue]]]
+        if query_vector is not None and candidates:
+            scored = rank_by_similarity(
+                candidates, query_vector, key=lambda c: c[0], offset=op.offset, limit=op.limit
+            )
+        else:
+            scored = [(None, c) for c, _ in candidates[op.offset : op.offset + op.limit]]
+        out: list[SearchItem] = []
+        for score, (found, stored) in scored:
+            self._note_read(writer, found)
+            if op.refresh_ttl:
+                self._refresh_ttl(found, now)
+            out.append(
+                SearchItem(
+                    namespace=found[0],
+                    key=found[1],
+                    value=_copy_json(stored.value),
+                    created_at=_ts(stored.created_at),
+                    updated_at=_ts(stored.updated_at),
+                    score=float(score) if score is not None else None,
+                )
+            )
+        return out
+
+    def _list_locked(self, op: ListNamespacesOp, now: float) -> list[Namespace]:
+        if self._omit_expired():
+            namespaces = [
+                ns for ns, keys in self._keys.items()
+                if any(not self._expired((ns, k), now) for k in keys)
+            ]  # fmt: skip
+        else:
+            namespaces = [ns for ns, keys in self._keys.items() if keys]
+        return select_namespaces(namespaces, op)
+
+    def _write_locked(
+        self,
+        namespace: Namespace,
+        key: str,
+        op: PutOp,
+        writer: _Writer,
+        now: float,
+        outcome: _Outcome,
+    ) -> None:
+        before = self._core.version() if self._log is not None else None
+        result: PutResult
+        if op.value is None:
+            self._keys.setdefault(namespace, {})  # as get: InMemoryStore makes the slot
+            self._counts["delete_calls"] += 1
+            result = self._core.delete(
+                namespace, key, agent=writer.agent, turn=writer.turn, now=now
+            )
+        else:
+            result = self._core.put(
+                namespace, key, op.value, agent=writer.agent, turn=writer.turn, now=now
+            )
+            self._counts["puts"] += 1
+        if result.op_id is None:
+            if op.value is not None:
+                self._set_ttl((namespace, key), op.ttl, now)
+            return
+        if writer.agent == ANONYMOUS:
+            self._counts["anonymous_writes"] += 1
+        for turn in writer.ancestors:
+            turn.own_ops.add(result.op_id)
+        self._persist(before, namespace, key, writer.agent)
+        paths: IndexPaths | None = None
+        if op.value is not None and op.index is not False and self.embeddings is not None:
+            paths = self._index_paths if op.index is None else index_paths(op.index)
+        self._key_changed((namespace, key), paths, outcome)
+        if op.value is not None:
+            self._set_ttl((namespace, key), op.ttl, now)
+        self._collect(result.new_escalations, outcome)
+
+    def _set_ttl(self, key: _Key, ttl: float | None, now: float) -> None:
+        if self._core.get(key[0], key[1]) is None:
+            return
+        if ttl is None:
+            self._expiry.pop(key, None)
+        else:
+            self._expiry[key] = (now + float(ttl) * 60.0, float(ttl))
+
+    def _key_changed(self, key: _Key, paths: IndexPaths | None, outcome: _Outcome) -> None:
+        """Bring the local indexes up to date after the core changed `key`."""
+        namespace, name = key
+        stored = self._core.get(namespace, name)
+        if stored is None:
+            keys = self._keys.get(namespace)
+            if keys is not None:
+                keys.pop(name, None)  # an emptied namespace keeps its place, as InMemoryStore
+            self._seq.pop(key, None)
+            self._vectors.pop(key, None)
+            self._expiry.pop(key, None)
+            return
+        self._keys.setdefault(namespace, {})[name] = None
+        self._next_seq += 1
+        self._seq[key] = self._next_seq
+        if paths:
+            texts = texts_to_embed(stored.value, paths)
+            if texts:
+                outcome.embed.append(_EmbedJob(key, self._next_seq, texts))
+
+    def _collect(self, escalations: list[Escalation], outcome: _Outcome) -> None:
+        for esc in escalations:
+            if esc.id in self._fired:
+                continue
+            self._fired[esc.id] = None
+            if len(self._fired) > _FIRED_MEMORY:
+                self._fired.popitem(last=False)
+            self._counts["escalations"] += 1
+            outcome.escalations.append(esc)
+
+    def _persist(self, before: bytes | None, namespace: Namespace, key: str, agent: str) -> None:
+        if self._log is None or before is None:
+            return
+        self._log.append(
+            self._core.export_updates(before), namespace=namespace, key=key, agent=agent
+        )
+        self._log.maybe_compact(self._core.export_snapshot)
+
+    # == imports, pulls, sweeps, resolutions (all under the lock) =======================
+
+    def _absorb(
+        self, result: ImportResult, outcome: _Outcome | None = None, *, collect: bool = True
+    ) -> _Outcome:
+        outcome = outcome if outcome is not None else _Outcome([])
+        for namespace, key in result.changed_keys:
+            self._key_changed((tuple(namespace), key), self._index_paths or None, outcome)
+        if collect:
+            self._collect(result.new_escalations, outcome)
+        else:
+            for esc in result.new_escalations:
+                self._fired[esc.id] = None
+        return outcome
+
+    def _import_locked(self, blob: bytes) -> tuple[list[_EmbedJob], list[Escalation]]:
+        with self._lock:
+            before = self._core.version() if self._log is not None else None
+            result = self._core.import_updates(blob)
+            outcome = self._absorb(result)
+            if result.new_ops:
+                self._persist(before, (), "", IMPORT_AGENT)
+            return outcome.embed, outcome.escalations
+
+    def _wake(self) -> None:
+        # Called by the log's listener thread: flag only, the next store call pulls.
+        self._woken = True
+
+    def _pull_if_woken(self, outcome: _Outcome | None = None) -> None:
+        if self._woken and self._log is not None:
+            self._woken = False
+            for blob in self._log.fetch_new():
+                self._absorb(self._core.import_updates(blob), outcome)
+
+    def _pull_locked(self) -> tuple[list[_EmbedJob], list[Escalation]]:
+        outcome = _Outcome([])
+        with self._lock:
+            if self._log is not None:
+                self._woken = False
+                for blob in self._log.fetch_new():
+                    self._absorb(self._core.import_updates(blob), outcome)
+        return outcome.embed, outcome.escalations
+
+    def _maybe_sweep(self, now: float, outcome: _Outcome) -> None:
+        if not self.ttl_config or not self._expiry:
+            return
+        interval = self.ttl_config.get("sweep_interval_minutes")
+        if not interval or now - self._last_sweep < float(interval) * 60.0:
+            return
+        embed, escalations, _ = self._sweep_locked(now)
+        outcome.embed.extend(embed)
+        outcome.escalations.extend(escalations)
+
+    def _sweep_locked(
+        self, now: float | None = None
+    ) -> tuple[list[_EmbedJob], list[Escalation], int]:
+        now = self._clock() if now is None else now
+        self._last_sweep = now
+        outcome = _Outcome([])
+        expired = sorted(k for k, (deadline, _) in self._expiry.items() if deadline <= now)
+        count = 0
+        for namespace, key in expired:
+            before = self._core.version() if self._log is not None else None
+            result = self._core.delete(namespace, key, agent=TTL_AGENT, turn=None, now=now)
+            self._expiry.pop((namespace, key), None)
+            if result.op_id is not None:
+                count += 1
+                self._persist(before, namespace, key, TTL_AGENT)
+            self._key_changed((namespace, key), None, outcome)
+            self._collect(result.new_escalations, outcome)
+        self._counts["ttl_expired"] += count
+        return outcome.embed, outcome.escalations, count
+
+    def _resolve_locked(
+        self, escalation: Escalation, value: Any, agent: str
+    ) -> tuple[list[_EmbedJob], list[Escalation]]:
+        outcome = _Outcome([])
+        with self._lock:
+            before = self._core.version() if self._log is not None else None
+            result = self._core.resolve(escalation, value, agent=agent, now=self._clock())
+            if result.op_id is not None:
+                self._persist(before, escalation.namespace, escalation.key, agent)
+                self._key_changed(
+                    (escalation.namespace, escalation.key), self._index_paths or None, outcome
+                )
+            self._collect(result.new_escalations, outcome)
+        return outcome.embed, outcome.escalations
+
+    def _still_open(self, escalation: Escalation) -> bool:
+        with self._lock:
+            return any(e.id == escalation.id for e in self._core.escalations(escalation.namespace))
+
+    def _resolvable(self, escalation: Escalation) -> bool:
+        if self._resolver is None or not self._still_open(escalation):
+            return False
+        if all(c.agent_id.startswith("resolver:") for c in escalation.contenders):
+            # Two replicas' resolvers disagreed: deciding again could loop forever.
+            log.warning(
+                "resolver skipped",
+                reason="every contender is a resolver decision",
+                namespace=escalation.namespace,
+                key=escalation.key,
+                field=escalation.field,
+            )
+            return False
+        return True
+
+    # == after the lock: callbacks and the resolver =====================================
+
+    def _settle(self, escalations: list[Escalation]) -> None:
+        """Fire callbacks, then let the resolver decide each new conflict (sync API)."""
+        for esc in escalations:
+            for callback in list(self._callbacks):
+                try:
+                    result = callback(esc)
+                    if inspect.isawaitable(result):
+                        _run_blocking(result, None)
+                except Exception as exc:
+                    self._callback_failed(callback, esc, exc)
+        for esc in escalations:
+            if not self._resolvable(esc):
+                continue
+            self._counts_add("resolver_calls")
+            try:
+                value = self._call_resolver_sync(esc)
+            except Exception as exc:
+                self._resolver_failed(esc, exc)
+                continue
+            self._apply_decision(esc, value)
+
+    async def _asettle(self, escalations: list[Escalation]) -> None:
+        """Fire callbacks, then let the resolver decide each new conflict (async API)."""
+        for esc in escalations:
+            for callback in list(self._callbacks):
+                try:
+                    result = callback(esc)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:
+                    self._callback_failed(callback, esc, exc)
+        for esc in escalations:
+            if not self._resolvable(esc):
+                continue
+            self._counts_add("resolver_calls")
+            try:
+                value = await self._call_resolver_async(esc)
+            except Exception as exc:
+                self._resolver_failed(esc, exc)
+                continue
+            await self._aapply_decision(esc, value)
+
+    def _call_resolver_sync(self, esc: Escalation) -> Any:
+        resolver = self._resolver
+        assert resolver is not None
+        result = resolver(esc)
+        if inspect.isawaitable(result):
+            return _run_blocking(result, self._resolver_timeout)
+        return result
+
+    async def _call_resolver_async(self, esc: Escalation) -> Any:
+        resolver = self._resolver
+        assert resolver is not None
+        aresolve = getattr(resolver, "aresolve", None)
+        with anyio.fail_after(self._resolver_timeout):
+            if callable(aresolve):
+                return await aresolve(esc)
+            if inspect.iscoroutinefunction(resolver) or inspect.iscoroutinefunction(
+                getattr(resolver, "__call__", None)  # noqa: B004
+            ):
+                return await resolver(esc)  # type: ignore[misc]
+            # A sync resolver may block (an HTTP call): run it off the event loop.
+            result = await anyio.to_thread.run_sync(resolver, esc, abandon_on_cancel=True)
+            if inspect.isawaitable(result):
+                return await result
+            return result
+
+    def _apply_decision(self, esc: Escalation, value: Any) -> None:
+        try:
+            embed, escalations = self._resolve_locked(esc, value, f"resolver:{self._resolver_name}")
+        except Exception as exc:
+            self._resolver_failed(esc, exc)
+            return
+        self._embed_written(embed)
+        self._settle_callbacks_only(escalations)
+
+    async def _aapply_decision(self, esc: Escalation, value: Any) -> None:
+        try:
+            embed, escalations = self._resolve_locked(esc, value, f"resolver:{self._resolver_name}")
+        except Exception as exc:
+            self._resolver_failed(esc, exc)
+            return
+        await self._aembed_written(embed)
+        for new in escalations:
+            for callback in list(self._callbacks):
+                try:
+                    result = callback(new)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:
+                    self._callback_failed(callback, new, exc)
+
+    def _settle_callbacks_only(self, escalations: list[Escalation]) -> None:
+        for new in escalations:
+            for callback in list(self._callbacks):
+                try:
+                    result = callback(new)
+                    if inspect.isawaitable(result):
+                        _run_blocking(result, None)
+                except Exception as exc:
+                    self._callback_failed(callback, new, exc)
+
+    def _counts_add(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def _resolver_failed(self, esc: Escalation, exc: Exception) -> None:
+        self._counts_add("resolver_failures")
+        reason = "timed out" if isinstance(exc, TimeoutError) else repr(exc)
+        log.warning(
+            "resolver failed",
+            resolver=self._resolver_name,
+            reason=reason,
+            namespace=esc.namespace,
+            key=esc.key,
+            field=esc.field,
+            escalation=esc.id,
+            outcome="escalation stays open",
+        )
+
+    def _callback_failed(self, callback: object, esc: Escalation, exc: Exception) -> None:
+        self._counts_add("callback_failures")
+        log.warning(
+            "escalation callback failed",
+            callback=_callable_name(callback),
+            error=repr(exc),
+            namespace=esc.namespace,
+            key=esc.key,
+            field=esc.field,
+        )
+
+
+def _run_blocking(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """Run an awaitable to completion from sync code, on a private event loop.
+
+    In a thread that is already running an event loop, the private loop gets a thread of
+    its own (blocking here is what a sync API means). TimeoutError past `timeout`.
+    """
+
+    async def runner() -> T:
+        if timeout is None:
+            return await awaitable
+        with anyio.fail_after(timeout):
+            return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(runner)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agentsync-await") as pool:
+        return pool.submit(anyio.run, runner).result()
+
+
+class SyncedStore(_StoreBase):
+    """A LangGraph store whose concurrent writes merge instead of overwriting.
+
+    Drop-in for `InMemoryStore`: `builder.compile(store=SyncedStore())`. Both the sync
+    methods (`put`, `get`, ...) and the async ones (`aput`, ...) merge. Concurrent writes
+    to a field merge by kind (SPEC 3); two different scalars written concurrently become
+    an `Escalation` (`store.escalations()`, `store.on_escalation(cb)`), and the field
+    reads back as `"<escalated:FIELD>"` until resolved. Thread-safe.
+
+    Keyword arguments: `index` (semantic search, as InMemoryStore), `ttl` (TTLConfig, as
+    the SQL stores), `schema` (declared field kinds), `resolver` (sync or async callable
+    deciding escalations), `conflict_value` ("placeholder" or "provisional"), `path`
+    (durable SQLite log) or `dsn` (shared PostgreSQL log), `peer_id`.
+    """
+
+
+class AsyncSyncedStore(_StoreBase):
+    """`SyncedStore` for async graphs (`await graph.ainvoke(...)`).
+
+    Same semantics and the same constructor. Its async path awaits async embeddings,
+    resolvers and escalation callbacks on the caller's event loop, and moves durable
+    appends off the loop; `async with AsyncSyncedStore(...) as store:` closes it.
+    """

@@ -1,0 +1,98 @@
+"""Helpers shared by the store tests: store factories, a sync/async API adapter, fakes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
+
+from agentsync._store import AsyncSyncedStore, SyncedStore
+
+StoreFactory = Callable[..., BaseStore]
+
+FACTORIES: dict[str, StoreFactory] = {
+    "InMemoryStore": InMemoryStore,
+    "SyncedStore": SyncedStore,
+    "AsyncSyncedStore": AsyncSyncedStore,
+}
+SYNCED: dict[str, StoreFactory] = {k: v for k, v in FACTORIES.items() if k != "InMemoryStore"}
+
+
+class Api:
+    """Calls a store through its sync methods or (mode "async") its `a*` twins."""
+
+    def __init__(self, store: BaseStore, mode: str) -> None:
+        assert mode in ("sync", "async")
+        self.store = store
+        self.mode = mode
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self.mode == "sync":
+            return getattr(self.store, name)(*args, **kwargs)
+        coro: Coroutine[Any, Any, Any] = getattr(self.store, f"a{name}")(*args, **kwargs)
+        return asyncio.run(coro)
+
+    def put(self, *args: Any, **kwargs: Any) -> None:
+        self._call("put", *args, **kwargs)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("get", *args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> None:
+        self._call("delete", *args, **kwargs)
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("search", *args, **kwargs)
+
+    def list_namespaces(self, **kwargs: Any) -> Any:
+        return self._call("list_namespaces", **kwargs)
+
+    def batch(self, ops: Any) -> Any:
+        return self._call("batch", ops)
+
+
+class CharEmbeddings(Embeddings):
+    """Deterministic bag-of-characters vectors; counts the texts it was asked to embed."""
+
+    def __init__(self, dims: int = 48) -> None:
+        self.dims = dims
+        self.documents: list[str] = []
+        self.queries: list[str] = []
+
+    def _vector(self, text: str) -> list[float]:
+        vec = [0.0] * self.dims
+        for ch in text.lower():
+            if ch.isalnum():
+                vec[ord(ch) % self.dims] += 1.0
+        return vec
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.documents.extend(texts)
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        self.queries.append(text)
+        return self._vector(text)
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return self.embed_query(text)
+
+
+class FakeClock:
+    """A wall clock the test moves by hand (seconds since the epoch)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
