@@ -119,14 +119,14 @@ class _Entry:
     stamp: tuple[str, str, int] = ("", "", 0)  # order of a set element: (position, op, index)
     born: int = 0
     died: int | None = None
-    died_by: str | None = None
+    # ops that superseded it: the one that removed it here, and any later write that had
+    # seen it alive and so superseded it too (a writer never sees again what it replaced)
+    killers: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
 class _TextTrack:
     name: str
-    last_epoch: int = 0
-    last_op: str | None = None
     # (epoch, op, frontiers, text) after each change: the base for an older view
     snapshots: list[tuple[int, str, Any, str]] = field(default_factory=list)
 
@@ -530,7 +530,9 @@ class Core:
             entries.pop(entry.eid, None)
             if not entries:
                 del bucket[entry.path]
-        entry.died, entry.died_by = epoch, by
+        entry.died = epoch
+        if by is not None:
+            entry.killers.append(by)
         grave = state.graveyard.setdefault(entry.path, [])
         grave.append(entry)
         horizon = min((t.epoch for t in self._turns), default=epoch)
@@ -549,7 +551,7 @@ class Core:
                 return False
             if entry.died is None:
                 return True
-            return entry.died > seen and entry.died_by not in own
+            return entry.died > seen and not any(k in own for k in entry.killers)
 
         return visible
 
@@ -630,8 +632,8 @@ class Core:
         for entry in ops.removed:
             if entry.died is None:
                 self._bury(state, entry, epoch, op)
-        for path in ops.text_paths:
-            self._touch_text(state, path, op=op)
+        for path, (frontiers, text) in ops.text_paths.items():
+            self._touch_text(state, path, op=op, frontiers=frontiers, text=text)
         state.meta = (created, now)
         state.history_ops.add(op)
         state.value_valid = False
@@ -670,13 +672,28 @@ class Core:
             )
         return PutResult(op, new)
 
-    def _touch_text(self, state: _KeyState, path: FieldPath, *, op: str | None) -> None:
+    def _touch_text(
+        self,
+        state: _KeyState,
+        path: FieldPath,
+        *,
+        op: str | None,
+        frontiers: Any = None,
+        text: str | None = None,
+    ) -> None:
+        """Remember the text after a change: the base for writers whose view is older.
+
+        For a local write `frontiers`/`text` describe what its writer now believes (its
+        own edit on top of its base), which can differ from the merged text.
+        """
         track = self._text_track(state, path)
-        text = self._doc.get_text(track.name).to_string()
-        if track.snapshots and track.snapshots[-1][3] == text and op is None:
-            return
-        track.last_epoch, track.last_op = self._epoch, op
-        track.snapshots.append((self._epoch, op or "", self._doc.oplog_frontiers, text))
+        if text is None:
+            text = str(self._doc.get_text(track.name).to_string())
+            if track.snapshots and track.snapshots[-1][3] == text and op is None:
+                return
+        if frontiers is None:
+            frontiers = self._doc.oplog_frontiers
+        track.snapshots.append((self._epoch, op or "", frontiers, text))
         del track.snapshots[:-_TEXT_SNAPSHOTS]
 
     def _text_track(self, state: _KeyState, path: FieldPath) -> _TextTrack:
@@ -686,39 +703,56 @@ class Core:
             state.texts[path] = track
         return track
 
+    def _text_base(
+        self, track: _TextTrack, visible: Visible, seen_any: bool, current: str
+    ) -> tuple[Any, str] | None:
+        """(frontiers, text) the writer's edit is a diff against; None: the current text."""
+        if visible is _alive:
+            return None
+        if not seen_any:
+            return (loro.Frontiers(), "") if current else None
+        snapshots = track.snapshots
+        if not snapshots:
+            return None
+        probe = _Entry("", (), "", "", "t", None)
+        for i in range(len(snapshots) - 1, -1, -1):
+            epoch, op, frontiers, text = snapshots[i]
+            probe.born, probe.op = epoch, op
+            if visible(probe):
+                if i == len(snapshots) - 1 and text == current:
+                    return None
+                return frontiers, text
+        _, _, frontiers, text = snapshots[0]  # older than what we kept: the oldest we have
+        return frontiers, text
+
     def _write_text(
         self, state: _KeyState, path: FieldPath, new: str, visible: Visible, seen_any: bool
-    ) -> bool:
-        """Edit a text field as a diff against what the writer saw. True if it changed."""
+    ) -> tuple[Any, str] | None:
+        """Edit a text field as a diff against what its writer saw.
+
+        Returns None if nothing changed, else (frontiers, text) of the writer's new view
+        (frontiers None: the whole document after commit).
+        """
         track = self._text_track(state, path)
         text = self._doc.get_text(track.name)
-        current = text.to_string()
-        base_frontiers: Any = None
-        base_text = current
-        if visible is not _alive:
-            probe = _Entry("", path, track.last_op or "", "", "t", None, born=track.last_epoch)
-            if track.last_epoch and not visible(probe):
-                base_text, base_frontiers = "", loro.Frontiers()
-                for epoch, snap_op, frontiers, snap in reversed(track.snapshots):
-                    probe.born, probe.op = epoch, snap_op
-                    if visible(probe):
-                        base_text, base_frontiers = snap, frontiers
-                        break
-        if not seen_any and base_frontiers is None and current and visible is not _alive:
-            base_text, base_frontiers = "", loro.Frontiers()
-        if base_frontiers is None:
+        current = str(text.to_string())
+        base = self._text_base(track, visible, seen_any, current)
+        if base is None:
             if current == new:
-                return False
+                return None
             text.update(new)
-            return True
+            return None, new
+        frontiers, base_text = base
         if base_text == new:
-            return False
-        fork = self._doc.fork_at(base_frontiers)
+            return None
+        # the writer's base is an older version: edit a fork there and merge it back, so
+        # edits it had not seen are kept (Loro merges the two like concurrent peers)
+        fork = self._doc.fork_at(frontiers)
         fork.get_text(track.name).update(new)
         fork.commit()
         self._doc.commit()
         self._doc.import_(fork.export(loro.ExportMode.Updates(self._doc.oplog_vv)))
-        return True
+        return fork.oplog_frontiers, new
 
     # -- materialization and conflicts ------------------------------------------------
     def _materialize(self, state: _KeyState) -> dict[str, JSON] | None:
@@ -743,30 +777,40 @@ class Core:
         entries = list(state.regs.get(path, {}).values())
         if not entries:
             return _ABSENT
-        kinds = {e.kind for e in entries}
-        if len(kinds) == 1:
+        contenders = self._contenders(state, path, entries)
+        if contenders is None:
             kind = entries[0].kind
             if kind != "r":
                 return self._content(state, path, kind, conflicts)
-            values = {canonical(e.value): e.value for e in entries}
-            if len(values) == 1:
-                only: JSON = entries[0].value
-                return only
-            contenders = tuple(
-                Contender(e.agent, e.op, e.value)
-                for e in sorted(entries, key=lambda e: _op_sort_key(e.op))
-            )
-        else:
-            contenders = tuple(
-                Contender(
-                    e.agent,
-                    e.op,
-                    e.value if e.kind == "r" else self._content(state, path, e.kind, {}),
-                )
-                for e in sorted(entries, key=lambda e: _op_sort_key(e.op))
-            )
+            only: JSON = entries[0].value
+            return only
         esc = Escalation(state.namespace, state.key, dotted(path), contenders, path)
         conflicts[esc.id] = esc
+        return self._shown(path, contenders)
+
+    def _contenders(
+        self, state: _KeyState, path: FieldPath, entries: list[_Entry]
+    ) -> tuple[Contender, ...] | None:
+        """The contenders if these presence entries of one field disagree, else None."""
+        if len(entries) < 2:
+            return None
+        same_kind = len({e.kind for e in entries}) == 1
+        if same_kind and (
+            entries[0].kind != "r" or len({canonical(e.value) for e in entries}) == 1
+        ):
+            return None
+        ordered = sorted(entries, key=lambda e: _op_sort_key(e.op))
+        return tuple(
+            Contender(
+                e.agent,
+                e.op,
+                e.value if e.kind == "r" else self._content(state, path, e.kind, {}),
+            )
+            for e in ordered
+        )
+
+    def _shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
+        """What a conflicted field reads back as: identical on every replica."""
         if self._conflict_value == "provisional":
             return max(contenders, key=lambda c: (canonical(c.value), c.op_id)).value
         return f"<escalated:{dotted(path)}>"
@@ -929,7 +973,7 @@ class _Ops:
         self.inserted: list[_Entry] = []
         self.removed: list[_Entry] = []
         self.changed_fields: set[FieldPath] = set()
-        self.text_paths: list[FieldPath] = []
+        self.text_paths: dict[FieldPath, tuple[Any, str]] = {}
         self.touched = False
         self.concurrent = False
         self._asserted: set[FieldPath] = set()
@@ -949,6 +993,8 @@ class _Ops:
             if e.died is None:
                 self.map.delete(e.eid)
                 self.removed.append(e)
+            else:
+                e.killers.append(self.op)
 
     def assert_map(self, path: FieldPath, seen: list[_Entry]) -> None:
         """Re-assert that `path` exists as a map, so a concurrent delete cannot hide what
@@ -964,6 +1010,12 @@ class _Ops:
         path = node.path
         seen = view.get(path, [])
         code = _KIND_CODE[node.kind]
+        if len(seen) > 1:
+            contenders = self.core._contenders(self.state, path, seen)
+            if contenders is not None and canonical(node.value) == canonical(
+                self.core._shown(path, contenders)
+            ):
+                return False  # written back as read: an open conflict is not a new value
         same_kind = bool(seen) and all(e.kind == code for e in seen)
         changed = False
         if node.kind == "map":
@@ -1003,9 +1055,10 @@ class _Ops:
         if node.kind in ("set", "list"):
             changed = self._write_elements(path, node.value, ordered=node.kind == "list")
         elif node.kind == "text":
-            changed = self.core._write_text(self.state, path, node.value, self.visible, same_kind)
-            if changed:
-                self.text_paths.append(path)
+            edit = self.core._write_text(self.state, path, node.value, self.visible, same_kind)
+            if edit is not None:
+                self.text_paths[path] = edit
+                changed = True
         elif node.kind == "counter":
             changed = self._write_counter(path, node.value)
         if changed or not same_kind:
@@ -1035,10 +1088,10 @@ class _Ops:
             self._drop(self.core._seen_in(state.tags, state, path, visible))
         if any(e.kind == "c" for e in seen):
             self._drop(self.core._seen_in(state.deltas, state, path, visible))
-        if any(e.kind == "t" for e in seen) and self.core._write_text(
-            state, path, "", visible, True
-        ):
-            self.text_paths.append(path)
+        if any(e.kind == "t" for e in seen):
+            edit = self.core._write_text(state, path, "", visible, True)
+            if edit is not None:
+                self.text_paths[path] = edit
 
     # mergeable content ------------------------------------------------------------------
     def _write_elements(self, path: FieldPath, items: list[Any], *, ordered: bool) -> bool:
