@@ -210,7 +210,7 @@ class TaskTurns:
 
     def turn_for(self, task: GraphTask) -> tuple[Turn, tuple[Turn, ...]]:
         """The task's turn and the turns of its enclosing tasks (outermost first)."""
-        self._purge()
+        self.purge()
         view = self._tasks.get(task.key)
         if view is None:
             view = self._create(task.key, task.node, task.checkpoint_map, task.anchor)
@@ -289,7 +289,8 @@ class TaskTurns:
         if reason != "finished":
             log.warning("task view evicted", task=key, reason=reason, live_tasks=len(self._tasks))
 
-    def _purge(self) -> None:
+    def purge(self) -> None:
+        """Forget the views of tasks LangGraph has freed since the last call."""
         while self._dead:
             key, ident = self._dead.popleft()
             view = self._tasks.get(key)

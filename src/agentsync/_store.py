@@ -676,6 +676,7 @@ class _StoreBase(BaseStore):
         return outcome
 
     def _writer(self, task: GraphTask | None, frame: ActingFrame | None) -> _Writer:
+        self._tasks.purge()
         if task is not None:
             turn, ancestors = self._tasks.turn_for(task)
             return _Writer(frame.agent if frame else task.node, turn, ancestors)

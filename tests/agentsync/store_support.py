@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -96,3 +97,22 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class Agents:
+    """Agents in separate contexts whose `acting_as` turns all begin up front, so each
+    is concurrent with every other's writes (as parallel agents are)."""
+
+    def __init__(self, store: Any, *agents: str) -> None:
+        self.store = store
+        self._contexts = {agent: contextvars.copy_context() for agent in agents}
+        self._blocks = {agent: store.acting_as(agent) for agent in agents}
+        for agent, ctx in self._contexts.items():
+            ctx.run(self._blocks[agent].__enter__)
+
+    def __call__(self, agent: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._contexts[agent].run(getattr(self.store, method), *args, **kwargs)
+
+    def close(self) -> None:
+        for agent, ctx in self._contexts.items():
+            ctx.run(self._blocks[agent].__exit__, None, None, None)

@@ -1,0 +1,416 @@
+"""SyncedStore inside real LangGraph graphs: parallel nodes of one superstep are concurrent,
+later supersteps have seen earlier ones; sync and async runs, Send, subgraphs, the
+functional API, checkpointers; node names are the agents."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import operator
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.config import get_store
+from langgraph.func import entrypoint, task
+from langgraph.graph import END, START, StateGraph
+from langgraph.store.base import BaseStore
+from langgraph.types import Send
+from store_support import SYNCED, StoreFactory
+
+NS = ("shared",)
+
+
+class State(TypedDict, total=False):
+    log: Annotated[list[str], operator.add]
+    item: str
+
+
+@pytest.fixture(params=list(SYNCED))
+def factory(request: pytest.FixtureRequest) -> StoreFactory:
+    return SYNCED[request.param]
+
+
+def writer(name: str, value: dict[str, Any], key: str = "plan") -> Callable[[State], State]:
+    def node(state: State) -> State:
+        get_store().put(NS, key, value)
+        return {"log": [name]}
+
+    node.__name__ = name
+    return node
+
+
+def awriter(name: str, value: dict[str, Any], key: str = "plan") -> Callable[..., Any]:
+    async def node(state: State) -> State:
+        await get_store().aput(NS, key, value)
+        return {"log": [name]}
+
+    node.__name__ = name
+    return node
+
+
+def fan(nodes: dict[str, Any], *, then: dict[str, Any] | None = None) -> StateGraph[Any]:
+    """START -> every node in `nodes` (one superstep) -> every node in `then` -> END."""
+    builder: StateGraph[Any] = StateGraph(State)
+    for name, fn in {**nodes, **(then or {})}.items():
+        builder.add_node(name, fn)
+    for name in nodes:
+        builder.add_edge(START, name)
+        for after in then or {}:
+            builder.add_edge(name, after)
+        if not then:
+            builder.add_edge(name, END)
+    for after in then or {}:
+        builder.add_edge(after, END)
+    return builder
+
+
+def seed(store: BaseStore) -> None:
+    store.put(NS, "plan", {"status": "draft", "tags": ["base"], "notes": "shared notes"})
+
+
+A_VALUE = {"status": "approved", "tags": ["base", "a"], "notes": "shared notes; A was here"}
+B_VALUE = {"status": "rejected", "tags": ["base", "b"], "notes": "B says: shared notes"}
+
+
+def assert_merged_and_escalated(store: Any, agents: set[str]) -> None:
+    value = store.get(NS, "plan").value
+    assert value["status"] == "<escalated:status>"
+    assert sorted(value["tags"]) == ["a", "b", "base"]
+    assert "A was here" in value["notes"] and "B says" in value["notes"]
+    [esc] = store.escalations()
+    assert esc.field == "status"
+    assert {c.agent_id for c in esc.contenders} == agents
+
+
+# -- one superstep: concurrent ----------------------------------------------------------------
+
+
+def test_parallel_nodes_merge_and_escalate_under_invoke(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+    graph = fan({"a": writer("a", A_VALUE), "b": writer("b", B_VALUE)}).compile(store=store)
+    graph.invoke({"log": []})
+    assert_merged_and_escalated(store, {"a", "b"})
+
+
+def test_parallel_async_nodes_merge_and_escalate_under_ainvoke(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+    graph = fan({"a": awriter("a", A_VALUE), "b": awriter("b", B_VALUE)}).compile(store=store)
+    asyncio.run(graph.ainvoke({"log": []}))
+    assert_merged_and_escalated(store, {"a", "b"})
+
+
+def test_sync_nodes_under_ainvoke(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+    graph = fan({"a": writer("a", A_VALUE), "b": writer("b", B_VALUE)}).compile(store=store)
+    asyncio.run(graph.ainvoke({"log": []}))
+    assert_merged_and_escalated(store, {"a", "b"})
+
+
+def test_equal_parallel_writes_do_not_escalate(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+    same = {"status": "approved", "tags": ["base"], "notes": "shared notes"}
+    graph = fan({"a": writer("a", same), "b": writer("b", same)}).compile(store=store)
+    graph.invoke({"log": []})
+    assert store.get(NS, "plan").value == same
+    assert store.escalations() == []
+
+
+def test_parallel_nodes_touching_different_fields_merge_cleanly(factory: StoreFactory) -> None:
+    store = factory()
+    store.put(NS, "plan", {"owner": "x", "due": "mon"})
+
+    def a(state: State) -> State:
+        value = get_store().get(NS, "plan").value
+        get_store().put(NS, "plan", {**value, "owner": "alice"})
+        return {"log": ["a"]}
+
+    def b(state: State) -> State:
+        value = get_store().get(NS, "plan").value
+        get_store().put(NS, "plan", {**value, "due": "fri"})
+        return {"log": ["b"]}
+
+    fan({"a": a, "b": b}).compile(store=store).invoke({"log": []})
+    assert store.get(NS, "plan").value == {"owner": "alice", "due": "fri"}
+    assert store.escalations() == []
+
+
+def test_a_read_of_a_sibling_write_counts_as_seen(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+    written = threading.Event()
+
+    def a(state: State) -> State:
+        get_store().put(NS, "plan", {"status": "approved"})
+        written.set()
+        return {"log": ["a"]}
+
+    def b(state: State) -> State:
+        assert written.wait(timeout=30)
+        assert get_store().get(NS, "plan").value == {"status": "approved"}
+        get_store().put(NS, "plan", {"status": "rejected"})
+        return {"log": ["b"]}
+
+    fan({"a": a, "b": b}).compile(store=store).invoke({"log": []})
+    assert store.get(NS, "plan").value == {"status": "rejected"}
+    assert store.escalations() == []
+
+
+# -- later supersteps: sequential --------------------------------------------------------------
+
+
+def test_later_supersteps_overwrite_without_escalating(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+    builder: StateGraph[Any] = StateGraph(State)
+    builder.add_node("a", writer("a", A_VALUE))
+    builder.add_node("b", writer("b", B_VALUE))
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", END)
+    builder.compile(store=store).invoke({"log": []})
+    assert store.get(NS, "plan").value == B_VALUE
+    assert store.escalations() == []
+
+
+def test_a_later_node_that_writes_the_field_settles_the_conflict(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+
+    def judge(state: State) -> State:
+        value = get_store().get(NS, "plan").value
+        assert value["status"] == "<escalated:status>"
+        get_store().put(NS, "plan", {**value, "status": "approved"})
+        return {"log": ["judge"]}
+
+    graph = fan({"a": writer("a", A_VALUE), "b": writer("b", B_VALUE)}, then={"judge": judge})
+    graph.compile(store=store).invoke({"log": []})
+    assert store.get(NS, "plan").value["status"] == "approved"
+    assert store.escalations() == []
+    assert store.history(NS, "plan")[-1].agent_id == "judge"
+
+
+def test_repeated_runs_are_sequential(factory: StoreFactory) -> None:
+    store = factory()
+    graph = fan({"a": writer("a", {"status": "one"})}).compile(store=store)
+    graph.invoke({"log": []})
+    store.put(NS, "plan", {"status": "between runs"})
+    graph.invoke({"log": []})
+    assert store.get(NS, "plan").value == {"status": "one"}
+    assert store.escalations() == []
+
+
+def test_checkpointer_threads_and_resumed_runs(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+    graph = fan({"a": writer("a", A_VALUE), "b": writer("b", B_VALUE)}).compile(
+        store=store, checkpointer=InMemorySaver()
+    )
+    graph.invoke({"log": []}, {"configurable": {"thread_id": "t1"}})
+    assert_merged_and_escalated(store, {"a", "b"})
+    solo = fan({"a": writer("a", {"status": "final"})}).compile(
+        store=store, checkpointer=InMemorySaver()
+    )
+    solo.invoke({"log": []}, {"configurable": {"thread_id": "t1"}})
+    solo.invoke({"log": []}, {"configurable": {"thread_id": "t1"}})
+    assert store.get(NS, "plan").value == {"status": "final"}
+    assert store.escalations() == []
+
+
+# -- Send fan-out ---------------------------------------------------------------------------
+
+
+def test_send_fan_out_tasks_are_concurrent(factory: StoreFactory) -> None:
+    store = factory()
+    store.put(NS, "plan", {"found": [], "winner": "none"})
+    items = [f"w{i}" for i in range(6)]
+
+    def dispatch(state: State) -> list[Send]:
+        return [Send("work", {"item": item}) for item in items]
+
+    def work(state: State) -> State:
+        item = state["item"]
+        get_store().put(NS, "plan", {"found": [item], "winner": item})
+        return {"log": [item]}
+
+    builder: StateGraph[Any] = StateGraph(State)
+    builder.add_node("work", work)
+    builder.add_conditional_edges(START, dispatch, ["work"])
+    builder.add_edge("work", END)
+    builder.compile(store=store).invoke({"log": []})
+    value = store.get(NS, "plan").value
+    assert sorted(value["found"]) == items
+    [esc] = store.escalations()
+    assert sorted(str(c.value) for c in esc.contenders) == items
+    assert {c.agent_id for c in esc.contenders} == {"work"}
+
+
+def test_async_send_fan_out(factory: StoreFactory) -> None:
+    store = factory()
+    items = [f"w{i}" for i in range(8)]
+
+    def dispatch(state: State) -> list[Send]:
+        return [Send("work", {"item": item}) for item in items]
+
+    async def work(state: State) -> State:
+        await get_store().aput(NS, "plan", {"found": [state["item"]]})
+        return {"log": [state["item"]]}
+
+    builder: StateGraph[Any] = StateGraph(State)
+    builder.add_node("work", work)
+    builder.add_conditional_edges(START, dispatch, ["work"])
+    builder.add_edge("work", END)
+    asyncio.run(builder.compile(store=store).ainvoke({"log": []}))
+    assert sorted(store.get(NS, "plan").value["found"]) == items
+    assert store.escalations() == []
+
+
+# -- subgraphs ----------------------------------------------------------------------------------
+
+
+def _subgraph() -> Any:
+    sub: StateGraph[Any] = StateGraph(State)
+    sub.add_node("s1", writer("s1", {"status": "sub-draft", "sub": "first"}, key="plan"))
+
+    # s2 does not read: it has seen s1's write only because s1 ran in an earlier substep
+    sub.add_node("s2", writer("s2", {"status": "sub-final", "sub": "second"}, key="plan"))
+    sub.add_edge(START, "s1")
+    sub.add_edge("s1", "s2")
+    sub.add_edge("s2", END)
+    return sub.compile()
+
+
+def test_subgraph_steps_are_sequential_and_concurrent_with_parent_siblings(
+    factory: StoreFactory,
+) -> None:
+    store = factory()
+    store.put(NS, "plan", {"status": "draft"})
+
+    q = writer("q", {"status": "q-says", "q": "yes"})
+    graph = fan({"sub": _subgraph(), "q": q}).compile(store=store)
+    graph.invoke({"log": []})
+    value = store.get(NS, "plan").value
+    assert value["sub"] == "second" and value["q"] == "yes"
+    assert store.history(NS, "plan")[0].agent_id == "anonymous"
+    [esc] = store.escalations()
+    assert esc.field == "status"
+    assert {(c.agent_id, c.value) for c in esc.contenders} == {
+        ("s2", "sub-final"),
+        ("q", "q-says"),
+    }
+
+
+def test_subgraph_invoked_inside_a_node_sees_what_the_node_wrote(factory: StoreFactory) -> None:
+    store = factory()
+    sub = _subgraph()
+
+    def parent(state: State) -> State:
+        get_store().put(NS, "plan", {"status": "parent-before", "tags": ["p"]})
+        sub.invoke({"log": []})
+        value = get_store().get(NS, "plan").value
+        get_store().put(NS, "plan", {**value, "status": "parent-after"})
+        return {"log": ["parent"]}
+
+    fan({"parent": parent}).compile(store=store).invoke({"log": []})
+    assert store.get(NS, "plan").value["status"] == "parent-after"
+    assert store.escalations() == []
+
+
+def test_async_subgraph(factory: StoreFactory) -> None:
+    store = factory()
+    store.put(NS, "plan", {"status": "draft"})
+    graph = fan({"sub": _subgraph(), "q": awriter("q", {"status": "q-says"})}).compile(store=store)
+    asyncio.run(graph.ainvoke({"log": []}))
+    [esc] = store.escalations()
+    assert {c.agent_id for c in esc.contenders} == {"s2", "q"}
+
+
+# -- functional API -----------------------------------------------------------------------------
+
+
+def test_functional_tasks_called_together_are_concurrent(factory: StoreFactory) -> None:
+    store = factory()
+
+    @task
+    def research(topic: str) -> str:
+        get_store().put(NS, "plan", {"topics": [topic], "lead": topic})
+        return topic
+
+    @entrypoint(store=store)
+    def workflow(topics: list[str]) -> list[str]:
+        get_store().put(NS, "plan", {"topics": [], "lead": "nobody"})
+        futures = [research(t) for t in topics]
+        return [f.result() for f in futures]
+
+    workflow.invoke(["x", "y"])
+    value = store.get(NS, "plan").value
+    assert sorted(value["topics"]) == ["x", "y"]
+    [esc] = store.escalations()
+    assert {c.value for c in esc.contenders} == {"x", "y"}
+
+
+# -- attribution ----------------------------------------------------------------------------------
+
+
+def test_node_names_are_the_agents_and_acting_as_overrides(factory: StoreFactory) -> None:
+    store = factory()
+
+    def researcher(state: State) -> State:
+        get_store().put(NS, "a", {"v": 1})
+        with store.acting_as("researcher-v2"):
+            get_store().put(NS, "b", {"v": 1})
+        return {"log": ["r"]}
+
+    fan({"researcher": researcher}).compile(store=store).invoke({"log": []})
+    assert [r.agent_id for r in store.history(NS, "a")] == ["researcher"]
+    assert [r.agent_id for r in store.history(NS, "b")] == ["researcher-v2"]
+    assert store.stats()["anonymous_writes"] == 0
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+
+def test_views_of_finished_tasks_are_dropped(factory: StoreFactory) -> None:
+    store = factory()
+    graph = fan(
+        {f"n{i}": writer(f"n{i}", {"tags": [str(i)]}, key=f"k{i}") for i in range(4)}
+    ).compile(store=store)
+    for _ in range(30):
+        graph.invoke({"log": []})
+    gc.collect()  # LangGraph's task objects sit in reference cycles
+    store.get(NS, "k0")  # the store drops views of freed tasks on its next call
+    assert store.stats()["live_task_views"] == 0
+    assert store._tasks.group_count == 0
+
+
+def test_concurrent_runs_on_threads_keep_their_own_supersteps(factory: StoreFactory) -> None:
+    store = factory()
+    graph = fan(
+        {"a": writer("a", {"tags": ["a"]}, key="k"), "b": writer("b", {"tags": ["b"]}, key="k")}
+    )
+    compiled = graph.compile(store=store)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                compiled.invoke({"log": []})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(store.get(NS, "k").value["tags"]) in (["a"], ["a", "b"], ["b"])
+    assert store.escalations() == []
