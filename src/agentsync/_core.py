@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import loro as _loro_module
+import msgspec
 import structlog
 
 from ._errors import CorruptUpdateError, SchemaError
@@ -64,6 +65,8 @@ _KIND_CODE: Final[dict[FieldKind, str]] = {
     "register": "r",
 }
 _CODE_KIND: Final[dict[str, FieldKind]] = {v: k for k, v in _KIND_CODE.items()}
+_VERSION_ENCODER: Final = msgspec.msgpack.Encoder()
+_VERSION_DECODER: Final = msgspec.msgpack.Decoder(list[tuple[int, int]])
 _GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
 _TEXT_SNAPSHOTS: Final = 16
 
@@ -379,15 +382,19 @@ class Core:
 
     # -- replica sync --------------------------------------------------------------
     def version(self) -> bytes:
-        """Opaque digest of what this replica holds."""
-        return bytes(self._doc.oplog_vv.encode())
+        """Opaque digest of what this replica holds: equal holdings, equal bytes."""
+        spans = self._doc.oplog_vv.to_spans().inner()
+        return _VERSION_ENCODER.encode(sorted((peer, end) for peer, (_, end) in spans.items()))
 
     def export_updates(self, since: bytes | None = None) -> bytes:
-        """A delta with everything a replica at digest `since` lacks (None: everything).
+        """A delta with everything a replica at digest `since` lacks (None: everything);
+        `b""` when it lacks nothing.
 
         Raises CorruptUpdateError if `since` is not a digest.
         """
         vv = loro.VersionVector() if since is None else _decode_version(since)
+        if since is not None and vv.includes_vv(self._doc.oplog_vv):
+            return b""
         return bytes(self._doc.export(loro.ExportMode.Updates(vv)))
 
     def import_updates(self, blob: bytes) -> ImportResult:
@@ -397,6 +404,8 @@ class Core:
         """
         if not isinstance(blob, bytes | bytearray | memoryview):
             raise TypeError(f"update blob must be bytes, got {type(blob).__name__}")
+        if not blob:
+            return ImportResult([], [], [])
         try:
             status = self._doc.import_(bytes(blob))
         except BaseException as exc:
@@ -953,11 +962,15 @@ def _decode_version(since: bytes) -> Any:
     if not isinstance(since, bytes | bytearray | memoryview):
         raise TypeError(f"version digest must be bytes, got {type(since).__name__}")
     try:
-        return loro.VersionVector.decode(bytes(since))
-    except BaseException as exc:
-        if not _is_loro_failure(exc):
-            raise
+        pairs = _VERSION_DECODER.decode(since)
+    except msgspec.DecodeError as exc:
         raise CorruptUpdateError(f"not a version digest ({len(since)} bytes): {exc}") from None
+    vv = loro.VersionVector()
+    for peer, end in pairs:
+        if not (0 <= peer < 2**64 and 0 <= end < 2**31):
+            raise CorruptUpdateError(f"version digest names an impossible op ({peer}, {end})")
+        vv.set_end(loro.ID(peer, end))
+    return vv
 
 
 class _Ops:

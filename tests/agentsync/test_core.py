@@ -1,0 +1,429 @@
+"""Unit tests of the value core: one per row of the SPEC 3 table, plus the traps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentsync import CorruptUpdateError, SchemaError
+from agentsync._core import Core
+
+NS = ("team",)
+
+
+def pair(**kwargs: Any) -> tuple[Core, Core]:
+    a, b = Core(peer_id=1, **kwargs), Core(peer_id=2, **kwargs)
+    return a, b
+
+
+def sync(*cores: Core) -> None:
+    for _ in range(2):
+        for x in cores:
+            for y in cores:
+                if x is not y:
+                    y.import_updates(x.export_updates(y.version()))
+
+
+def put(core: Core, value: dict[str, Any], *, agent: str = "a", key: str = "k", turn: Any = None):
+    return core.put(NS, key, value, agent=agent, turn=turn, now=1.0)
+
+
+def value(core: Core, key: str = "k") -> dict[str, Any] | None:
+    stored = core.get(NS, key)
+    return None if stored is None else stored.value
+
+
+def concurrent(base: dict[str, Any], left: dict[str, Any], right: dict[str, Any], **kw: Any):
+    """Two replicas start from `base`, write `left` / `right` concurrently, then sync."""
+    a, b = pair(**kw)
+    put(a, base)
+    sync(a, b)
+    put(a, left, agent="alice")
+    put(b, right, agent="bob")
+    sync(a, b)
+    assert value(a) == value(b)
+    assert a.escalations() == b.escalations()
+    return a, b
+
+
+# -- map ---------------------------------------------------------------------------------
+def test_map_concurrent_writes_deep_merge() -> None:
+    a, _ = concurrent(
+        {"meta": {"x": 1}},
+        {"meta": {"x": 1, "y": {"deep": 1}}},
+        {"meta": {"x": 1, "z": 3}},
+    )
+    assert value(a) == {"meta": {"x": 1, "y": {"deep": 1}, "z": 3}}
+    assert a.escalations() == []
+
+
+def test_map_sequential_write_removes_omitted_fields() -> None:
+    a = Core(peer_id=1)
+    put(a, {"meta": {"x": 1, "y": 2}, "other": 1})
+    put(a, {"meta": {"x": 1}})
+    assert value(a) == {"meta": {"x": 1}}
+
+
+def test_concurrently_created_sub_dict_merges_instead_of_one_winning() -> None:
+    """The Loro trap: both replicas create the absent `meta` container at once."""
+    a, _ = concurrent({}, {"meta": {"from_a": 1}}, {"meta": {"from_b": 2}})
+    assert value(a) == {"meta": {"from_a": 1, "from_b": 2}}
+
+
+# -- set ---------------------------------------------------------------------------------
+def test_set_concurrent_adds_union() -> None:
+    a, _ = concurrent({"tags": ["x"]}, {"tags": ["x", "a"]}, {"tags": ["x", "b"]})
+    assert sorted(value(a)["tags"]) == ["a", "b", "x"]
+
+
+def test_set_removal_wins_only_over_elements_remover_had_seen() -> None:
+    a, b = pair()
+    put(a, {"tags": ["x", "y"]})
+    sync(a, b)
+    put(a, {"tags": ["y"]}, agent="remover")  # removes x, which it saw
+    put(b, {"tags": ["x", "y", "z"]}, agent="adder")  # keeps x, adds z
+    sync(a, b)
+    assert value(a)["tags"] == ["y", "z"]
+
+
+def test_set_concurrent_readd_survives_removal() -> None:
+    a, b = pair()
+    put(a, {"tags": ["x"]})
+    sync(a, b)
+    put(a, {"tags": []}, agent="remover")
+    put(b, {"tags": []}, agent="b")
+    put(b, {"tags": ["x"]}, agent="b")  # a fresh add of x the remover never saw
+    sync(a, b)
+    assert value(a)["tags"] == ["x"]
+
+
+def test_set_reads_back_in_written_order_and_collapses_duplicates() -> None:
+    a = Core(peer_id=1)
+    put(a, {"tags": ["b", "a", "b", "c"]})
+    assert value(a)["tags"] == ["b", "a", "c"]
+    put(a, {"tags": ["b", "z", "a", "c"]})  # insert in the middle
+    assert value(a)["tags"] == ["b", "z", "a", "c"]
+    put(a, {"tags": ["c", "a", "b"]})  # reorder
+    assert value(a)["tags"] == ["c", "a", "b"]
+
+
+def test_set_elements_may_be_any_json() -> None:
+    a = Core(peer_id=1)
+    put(a, {"items": [{"id": 1}, [1, 2], None, 1.5]})
+    assert value(a)["items"] == [{"id": 1}, [1, 2], None, 1.5]
+
+
+def test_declared_ordered_list_keeps_duplicates() -> None:
+    a = Core(peer_id=1, schema={NS: {"steps": "list"}})
+    put(a, {"steps": ["a", "b", "a"]})
+    assert value(a)["steps"] == ["a", "b", "a"]
+    put(a, {"steps": ["a", "b", "a", "c"]})
+    assert value(a)["steps"] == ["a", "b", "a", "c"]
+
+
+# -- text --------------------------------------------------------------------------------
+def test_text_concurrent_edits_keep_both_and_share_prefix_once() -> None:
+    a, _ = concurrent(
+        {"notes": "The plan:"},
+        {"notes": "The plan: research"},
+        {"notes": "Plan: The plan:"[6:] + " write"},
+    )
+    text = value(a)["notes"]
+    assert text.count("The plan:") == 1
+    assert "research" in text and "write" in text
+
+
+def test_text_sequential_write_is_a_diff() -> None:
+    a = Core(peer_id=1)
+    put(a, {"findings": "alpha beta"})
+    put(a, {"findings": "alpha gamma"})
+    assert value(a)["findings"] == "alpha gamma"
+
+
+def test_text_inference_only_for_marked_names() -> None:
+    a, _ = concurrent(
+        {"title": "x", "log": "x"}, {"title": "y", "log": "xy"}, {"title": "z", "log": "xz"}
+    )
+    assert value(a)["title"] == "<escalated:title>"  # a register: a conflict
+    assert sorted(value(a)["log"]) == sorted("xyz")  # text: merged
+
+
+# -- counter -----------------------------------------------------------------------------
+def test_counter_increments_add_up() -> None:
+    schema = {NS: {"visits": "counter"}}
+    a, _ = concurrent({"visits": 10}, {"visits": 13}, {"visits": 15}, schema=schema)
+    assert value(a)["visits"] == 18  # 10 + 3 + 5
+
+
+def test_counter_sequential_write_sets_value() -> None:
+    a = Core(peer_id=1, schema={NS: {"n": "counter"}})
+    put(a, {"n": 5})
+    put(a, {"n": 2})
+    assert value(a)["n"] == 2
+
+
+# -- register ----------------------------------------------------------------------------
+def test_register_equal_concurrent_values_are_no_conflict() -> None:
+    a, _ = concurrent({"status": "todo"}, {"status": "done"}, {"status": "done"})
+    assert value(a)["status"] == "done"
+    assert a.escalations() == []
+
+
+def test_register_different_concurrent_values_escalate_with_both_contenders() -> None:
+    a, b = concurrent({"status": "todo"}, {"status": "done"}, {"status": "blocked"})
+    assert value(a)["status"] == "<escalated:status>"
+    [esc] = a.escalations()
+    assert esc.field == "status" and esc.key == "k" and esc.namespace == NS
+    assert {(c.agent_id, c.value) for c in esc.contenders} == {
+        ("alice", "done"),
+        ("bob", "blocked"),
+    }
+    assert b.escalations()[0].id == esc.id
+
+
+def test_register_sequential_overwrite_is_not_a_conflict() -> None:
+    a, b = pair()
+    put(a, {"status": "todo"})
+    sync(a, b)
+    put(b, {"status": "doing"}, agent="bob")
+    sync(a, b)
+    put(a, {"status": "done"}, agent="alice")  # alice has seen bob's write
+    sync(a, b)
+    assert value(b)["status"] == "done"
+    assert a.escalations() == b.escalations() == []
+
+
+def test_nested_register_conflict_has_dotted_path() -> None:
+    a, _ = concurrent({"meta": {"x": 1}}, {"meta": {"x": 2}}, {"meta": {"x": 3}})
+    [esc] = a.escalations()
+    assert esc.field == "meta.x" and esc.path == ("meta", "x")
+    assert value(a) == {"meta": {"x": "<escalated:meta.x>"}}
+
+
+def test_provisional_conflict_value_is_a_deterministic_contender() -> None:
+    a, b = concurrent({"s": "a"}, {"s": "left"}, {"s": "right"}, conflict_value="provisional")
+    assert value(a)["s"] in ("left", "right")
+    assert value(a) == value(b)
+    assert len(a.escalations()) == 1
+
+
+def test_writing_back_a_conflicted_read_does_not_settle_it() -> None:
+    a, _ = concurrent({"s": "a", "n": 1}, {"s": "b", "n": 1}, {"s": "c", "n": 1})
+    current = value(a)
+    current["n"] = 2
+    put(a, current)  # read-modify-write of another field
+    assert value(a) == {"s": "<escalated:s>", "n": 2}
+    assert len(a.escalations()) == 1
+
+
+def test_resolve_settles_everywhere_and_is_attributed() -> None:
+    a, b = concurrent({"s": "a"}, {"s": "b"}, {"s": "c"})
+    [esc] = a.escalations()
+    result = a.resolve(esc, "c", agent="judge", now=2.0)
+    assert result.op_id and not result.new_escalations
+    sync(a, b)
+    assert value(a) == value(b) == {"s": "c"}
+    assert a.escalations() == b.escalations() == []
+    assert b.attribution()[(NS, "k")]["s"] == ["judge"]
+    assert b.history(NS, "k")[-1].action == "resolve"
+
+
+def test_resolve_does_not_supersede_a_contender_it_never_saw() -> None:
+    a, b = concurrent({"s": "a"}, {"s": "b"}, {"s": "c"})
+    c = Core(peer_id=3)
+    sync(a, c)
+    [esc] = a.escalations()
+    put(c, {"s": "late"}, agent="carol")  # carol saw the conflict and overwrote it
+    a.resolve(esc, "b", agent="judge", now=2.0)
+    sync(a, b, c)
+    [again] = a.escalations()  # judge and carol both settled it, concurrently, differently
+    assert {c.value for c in again.contenders} == {"b", "late"}
+
+
+# -- type mismatch -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [(["x"], "scalar"), ({"d": 1}, "text"), ({"d": 1}, ["x"]), (3, {"d": 1})],
+)
+def test_concurrent_type_mismatch_escalates(left: Any, right: Any) -> None:
+    a, _ = concurrent({"f": None}, {"f": left}, {"f": right})
+    [esc] = a.escalations()
+    assert esc.field == "f"
+    assert sorted((c.agent_id for c in esc.contenders)) == ["alice", "bob"]
+    assert {repr(c.value) for c in esc.contenders} == {repr(left), repr(right)}
+    assert value(a)["f"] == "<escalated:f>"
+
+
+# -- delete ------------------------------------------------------------------------------
+def test_delete_removes_what_deleter_saw_and_later_put_does_not_resurrect() -> None:
+    a = Core(peer_id=1)
+    put(a, {"tags": ["x"], "notes": "old", "s": 1})
+    a.delete(NS, "k", agent="a", turn=None, now=1.0)
+    assert value(a) is None
+    put(a, {"fresh": True})
+    assert value(a) == {"fresh": True}
+
+
+def test_put_concurrent_with_delete_survives() -> None:
+    a, b = pair()
+    put(a, {"tags": ["x"], "s": 1})
+    sync(a, b)
+    a.delete(NS, "k", agent="deleter", turn=None, now=1.0)
+    put(b, {"tags": ["x", "y"], "s": 1}, agent="adder")
+    sync(a, b)
+    assert value(a) == value(b) == {"tags": ["y"]}
+
+
+def test_delete_of_unseen_key_is_a_noop() -> None:
+    a = Core(peer_id=1)
+    assert a.delete(NS, "missing", agent="a", turn=None, now=1.0).op_id is None
+
+
+# -- in-process turns --------------------------------------------------------------------
+def test_parallel_turns_on_one_replica_conflict_and_merge() -> None:
+    a = Core(peer_id=1)
+    put(a, {"s": "todo", "tags": ["x"]})
+    t1, t2 = a.begin_turn(), a.begin_turn()
+    put(a, {"s": "done", "tags": ["x", "a"]}, agent="n1", turn=t1)
+    put(a, {"s": "blocked", "tags": ["x", "b"]}, agent="n2", turn=t2)
+    assert sorted(value(a)["tags"]) == ["a", "b", "x"]
+    assert {c.agent_id for c in a.escalations()[0].contenders} == {"n1", "n2"}
+
+
+def test_a_later_turn_has_seen_earlier_writes() -> None:
+    a = Core(peer_id=1)
+    t1 = a.begin_turn()
+    put(a, {"s": "one"}, turn=t1)
+    t2 = a.begin_turn()
+    put(a, {"s": "two"}, turn=t2)
+    assert value(a) == {"s": "two"} and a.escalations() == []
+
+
+def test_a_read_counts_as_seen() -> None:
+    a = Core(peer_id=1)
+    t1, t2 = a.begin_turn(), a.begin_turn()
+    put(a, {"s": "one"}, turn=t1)
+    a.note_read(t2, NS, "k")
+    put(a, {"s": "two"}, turn=t2)
+    assert a.escalations() == []
+
+
+# -- bad input ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ({"ok": 1, "meta": {"when": object()}}, "meta.when"),
+        ({"s": {1, 2}}, "s"),
+        ({"f": float("nan")}, "f"),
+        ({"l": [1, b"raw"]}, "l.1"),
+    ],
+)
+def test_non_json_value_names_the_field_and_applies_nothing(bad: Any, where: str) -> None:
+    a = Core(peer_id=1)
+    put(a, {"ok": 0})
+    before = a.version()
+    with pytest.raises(TypeError, match=rf"'{where}'"):
+        put(a, bad)
+    assert a.version() == before and value(a) == {"ok": 0}
+
+
+def test_non_str_field_name_and_non_dict_value_are_type_errors() -> None:
+    a = Core(peer_id=1)
+    with pytest.raises(TypeError, match="field names must be str"):
+        put(a, {"m": {1: "x"}})
+    with pytest.raises(TypeError, match="must be a dict"):
+        a.put(NS, "k", ["not", "a", "dict"], agent="a", turn=None, now=1.0)  # type: ignore[arg-type]
+
+
+def test_declared_kind_is_checked() -> None:
+    a = Core(peer_id=1, schema={NS: {"n": "counter", "notes": "text"}})
+    with pytest.raises(SchemaError, match="'n' is declared counter"):
+        put(a, {"n": "many"})
+    with pytest.raises(SchemaError, match="'notes' is declared text"):
+        put(a, {"notes": 3})
+    assert value(a) is None
+
+
+def test_malformed_schema_is_refused() -> None:
+    with pytest.raises(SchemaError, match="unknown kind"):
+        Core(schema={NS: {"n": "tally"}})  # type: ignore[dict-item]
+
+
+# -- replica sync ------------------------------------------------------------------------
+def test_corrupt_update_raises_and_leaves_state_unchanged() -> None:
+    a, b = pair()
+    put(a, {"s": 1, "tags": ["x"]})
+    good = a.export_updates(None)
+    put(b, {"mine": True})
+    before_version, before_value = b.version(), value(b)
+    for bad in (good[: len(good) // 2], b"\x00" * 40, good[:-3] + b"xyz", b"not loro"):
+        with pytest.raises(CorruptUpdateError):
+            b.import_updates(bad)
+        assert b.version() == before_version and value(b) == before_value
+    with pytest.raises(CorruptUpdateError):
+        a.export_updates(b"\xff\x00garbage")
+
+
+def test_missing_dependency_stays_pending_until_gap_arrives() -> None:
+    a, b = pair()
+    put(a, {"n": 1})
+    first = a.export_updates(None)
+    v1 = a.version()
+    put(a, {"n": 2, "tags": ["x"]})
+    second = a.export_updates(v1)
+    assert b.import_updates(second).new_ops == []
+    assert value(b) is None
+    result = b.import_updates(first)
+    assert len(result.new_ops) == 2
+    assert value(b) == {"n": 2, "tags": ["x"]}
+
+
+def test_export_is_empty_when_peer_lacks_nothing_and_version_is_canonical() -> None:
+    a, b = pair()
+    put(a, {"n": 1})
+    put(b, {"m": 1}, key="other")
+    sync(a, b)
+    assert a.version() == b.version()
+    assert a.export_updates(b.version()) == b""
+    assert a.import_updates(b"").new_ops == []
+
+
+def test_duplicate_delivery_is_idempotent() -> None:
+    a, b = pair()
+    put(a, {"tags": ["x"], "n": 1})
+    blob = a.export_updates(None)
+    assert len(b.import_updates(blob).new_ops) == 1
+    assert b.import_updates(blob).new_ops == []
+    assert value(b) == value(a)
+
+
+def test_snapshot_round_trip() -> None:
+    a, _ = concurrent({"s": 1}, {"s": 2, "tags": ["a"]}, {"s": 3, "tags": ["b"]})
+    fresh = Core(peer_id=9)
+    fresh.import_updates(a.export_snapshot())
+    assert value(fresh) == value(a)
+    assert fresh.escalations() == a.escalations()
+    assert fresh.history(NS, "k") == a.history(NS, "k")
+
+
+# -- attribution and history ---------------------------------------------------------------
+def test_history_and_attribution_name_the_writers() -> None:
+    a, _ = concurrent({"tags": []}, {"tags": ["a"], "x": 1}, {"tags": ["b"]})
+    attribution = a.attribution()[(NS, "k")]
+    assert attribution["tags"] == ["alice", "bob"]
+    assert attribution["x"] == ["alice"]
+    agents = [r.agent_id for r in a.history(NS, "k")]
+    assert sorted(agents) == ["a", "alice", "bob"]
+
+
+def test_timestamps_follow_in_memory_store() -> None:
+    a = Core(peer_id=1)
+    a.put(NS, "k", {"v": 1}, agent="a", turn=None, now=10.0)
+    a.put(NS, "k", {"v": 2}, agent="a", turn=None, now=20.0)
+    stored = a.get(NS, "k")
+    assert stored is not None and (stored.created_at, stored.updated_at) == (10.0, 20.0)
+    a.delete(NS, "k", agent="a", turn=None, now=30.0)
+    a.put(NS, "k", {"v": 3}, agent="a", turn=None, now=40.0)
+    stored = a.get(NS, "k")
+    assert stored is not None and stored.created_at == 40.0

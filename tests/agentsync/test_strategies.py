@@ -1,0 +1,106 @@
+"""The strategies behind one interface: what each does with the same concurrent writes."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import anyio
+import pytest
+
+from agentsync import Escalation, ResolverError, StrategyReplica
+from agentsync._strategies import STRATEGIES, TransactionalReplica, make_replica
+
+NS = ("s",)
+
+
+def replicas(strategy: str, n: int = 2, **options: Any) -> list[StrategyReplica]:
+    return [make_replica(strategy, f"r{i}", rng=random.Random(i), **options) for i in range(n)]
+
+
+def sync(reps: list[StrategyReplica]) -> None:
+    for _ in range(2):
+        for a in reps:
+            for b in reps:
+                if a is not b:
+                    b.import_updates(a.export_updates(b.version()))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_implements_the_interface_and_converges(strategy: str) -> None:
+    reps = replicas(strategy, 3)
+    for i, rep in enumerate(reps):
+        assert isinstance(rep, StrategyReplica)
+        assert rep.strategy == strategy
+        op = rep.write(NS, f"k{i}", {"v": i, "tags": [i]}, agent=f"agent{i}")
+        assert op
+    sync(reps)
+    views = [{k: r.read(*k) for k in sorted(r.keys())} for r in reps]
+    assert views[0] == views[1] == views[2]
+    assert len(views[0]) == 3
+    assert reps[0].export_updates(reps[1].version()) == b""
+
+
+def concurrent_writes(strategy: str, **options: Any) -> list[StrategyReplica]:
+    reps = replicas(strategy, 2, **options)
+    reps[0].write(NS, "k", {"status": "todo", "tags": ["x"]}, agent="setup")
+    sync(reps)
+    reps[0].write(NS, "k", {"status": "done", "tags": ["x", "a"]}, agent="alice")
+    reps[1].write(NS, "k", {"status": "blocked", "tags": ["x", "b"]}, agent="bob")
+    sync(reps)
+    return reps
+
+
+def test_lww_silently_drops_a_concurrent_write() -> None:
+    reps = concurrent_writes("lww")
+    value = reps[0].read(NS, "k")
+    assert value is not None
+    assert value["status"] in ("done", "blocked")
+    assert sorted(value["tags"]) != ["a", "b", "x"]  # one list replaced the other
+    assert reps[0].escalations() == []
+
+
+def test_crdt_merges_and_escalates_without_a_model() -> None:
+    reps = concurrent_writes("crdt")
+    value = reps[0].read(NS, "k")
+    assert value is not None
+    assert sorted(value["tags"]) == ["a", "b", "x"]
+    assert value["status"] == "<escalated:status>"
+    assert anyio.run(reps[0].arbitrate) == 0
+    assert len(reps[1].escalations()) == 1
+
+
+def test_transactional_arbiter_spends_one_model_call_per_conflict() -> None:
+    reps = concurrent_writes("transactional", model_latency_s=0.25)
+    assert anyio.run(reps[1].arbitrate) == 0  # not the arbiter
+    assert anyio.run(reps[0].arbitrate) == 1
+    assert reps[0].counters.model_calls == 1
+    assert reps[0].counters.model_latency_s == pytest.approx(0.25)
+    sync(reps)
+    for rep in reps:
+        value = rep.read(NS, "k")
+        assert value is not None and value["status"] in ("done", "blocked")
+        assert sorted(value["tags"]) == ["a", "b", "x"]
+        assert rep.escalations() == []
+        assert rep.attribution()[(NS, "k")]["status"] == ["resolver:OfflineResolver"]
+    assert anyio.run(reps[0].arbitrate) == 0  # nothing left to decide
+
+
+def test_transactional_resolver_failure_leaves_the_conflict_open() -> None:
+    def undecided(escalation: Escalation) -> Any:
+        raise ResolverError("no idea")
+
+    reps = concurrent_writes("transactional", resolver=undecided)
+    assert anyio.run(reps[0].arbitrate) == 1
+    assert len(reps[0].escalations()) == 1
+    assert anyio.run(reps[0].arbitrate) == 0  # a failed decision is not retried forever
+
+
+def test_transactional_rejects_negative_latency() -> None:
+    with pytest.raises(ValueError, match="model_latency_s"):
+        TransactionalReplica("r0", rng=random.Random(0), model_latency_s=-1)
+
+
+def test_unknown_strategy_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown strategy 'paxos'"):
+        make_replica("paxos", "r0", rng=random.Random(0))
