@@ -250,7 +250,7 @@ def test_concurrent_type_mismatch_escalates(left: Any, right: Any) -> None:
     a, _ = concurrent({"f": None}, {"f": left}, {"f": right})
     [esc] = a.escalations()
     assert esc.field == "f"
-    assert sorted((c.agent_id for c in esc.contenders)) == ["alice", "bob"]
+    assert sorted(c.agent_id for c in esc.contenders) == ["alice", "bob"]
     assert {repr(c.value) for c in esc.contenders} == {repr(left), repr(right)}
     assert value(a)["f"] == "<escalated:f>"
 
