@@ -74,6 +74,7 @@ class PostgresServer:
             cwd=self.base,
             user=owner.pw_uid if owner else None,
             group=owner.pw_gid if owner else None,
+            extra_groups=[] if owner else None,  # drop root's supplementary groups too
             capture_output=True,
             text=True,
             timeout=60,

@@ -457,6 +457,12 @@ def _scalar(conn: _Conn, query: str, params: tuple[Any, ...] = ()) -> Any:
     return row[0]
 
 
+def _pg_text(text: str) -> str:
+    """PostgreSQL text cannot hold NUL. These columns are provenance, not state (the blob
+    is), so a lossy stand-in beats a write that can never be flushed."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _default_replica() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
@@ -499,8 +505,12 @@ class PostgresLog(_LogBase):
             raise ValueError(f"compact_every must be >= 1, got {compact_every}")
         if not listen_backoff:
             raise ValueError("listen_backoff needs at least one delay")
+        replica = replica if replica is not None else _default_replica()
+        if not replica or len(replica) > 200 or "\x00" in replica:
+            # it is the NOTIFY payload (limit 8000 bytes) and the row's provenance
+            raise ValueError(f"replica must be 1-200 characters without NUL, got {replica!r}")
         self.dsn = dsn
-        self.replica = replica if replica is not None else _default_replica()
+        self.replica = replica
         self.compact_every = compact_every
         self.retry_delays = tuple(retry_delays)
         self.connect_timeout = connect_timeout
@@ -628,7 +638,11 @@ class PostgresLog(_LogBase):
         if not self._outbox:
             return
         batch = list(self._outbox)
-        rows = [(list(e.namespace), e.key, self.replica, e.agent, e.blob) for e in batch]
+        rows = [
+            ([_pg_text(p) for p in e.namespace], _pg_text(e.key), self.replica, _pg_text(e.agent),
+             e.blob)
+            for e in batch
+        ]  # fmt: skip
 
         def insert(conn: _Conn) -> int:
             with conn.transaction(), conn.cursor() as cur:
@@ -773,7 +787,11 @@ class PostgresLog(_LogBase):
         Notifications carry no data (they are a wake-up, not a transport): after
         `wake()` the caller runs `fetch_new`. After a lost connection the thread
         reconnects with backoff and calls `wake()` once, since notifications sent
-        meanwhile are gone."""
+        meanwhile are gone.
+
+        `wake` runs on the listener thread and must not block (set an event, schedule a
+        sync): `close()` waits for that thread, so a `wake` that waits for a lock held by
+        whoever calls `close()` would deadlock."""
         with self._lock:
             if self._closing.is_set():
                 raise PersistenceError(f"PostgreSQL log at {self._where} is closed")
@@ -804,28 +822,26 @@ class PostgresLog(_LogBase):
                     keepalives=1, keepalives_idle=30, keepalives_interval=10,
                     keepalives_count=3,
                 )  # fmt: skip
+                try:
+                    conn.execute(f"LISTEN {_PG_CHANNEL}")
+                    if failures:
+                        logger.info("listener reconnected", where=self._where)
+                    failures = 0
+                    self._wake(wake)  # catch up on whatever happened while not listening
+                    self._pump(conn, wake)  # returns only when closing
+                finally:
+                    conn.close()
             except psycopg.Error as exc:
+                if self._closing.is_set():
+                    return
                 delay = self.listen_backoff[min(failures, len(self.listen_backoff) - 1)]
                 failures += 1
                 logger.warning(
-                    "listener cannot connect", where=self._where, error=_oneline(exc),
+                    "listener disconnected", where=self._where, error=_oneline(exc),
                     retry_in=delay,
                 )  # fmt: skip
                 if self._closing.wait(delay):
                     return
-                continue
-            try:
-                conn.execute(f"LISTEN {_PG_CHANNEL}")
-                if failures:
-                    logger.info("listener reconnected", where=self._where)
-                failures = 0
-                self._wake(wake)  # catch up on whatever happened while not listening
-                self._pump(conn, wake)
-            except psycopg.Error as exc:
-                failures += 1
-                logger.warning("listener lost connection", where=self._where, error=_oneline(exc))
-            finally:
-                conn.close()
 
     def _pump(self, conn: _Conn, wake: Callable[[], None]) -> None:
         """Wait for notifications until closing; raises psycopg.Error on a lost server."""

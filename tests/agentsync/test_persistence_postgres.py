@@ -266,3 +266,19 @@ def test_open_log_with_a_dsn_shares_the_log(postgres_dsn: str) -> None:
         assert isinstance(y, PostgresLog) and y.replica != "x"
         x.append(update(7), namespace=("n",), key="k", agent="a")
         assert y.fetch_new() == [update(7)]
+
+
+def test_nul_in_provenance_cannot_block_later_appends(
+    make_log: Callable[..., PostgresLog],
+) -> None:
+    a, b = make_log("a"), make_log("b")
+    a.append(update(1), namespace=("team\x00",), key="k\x00", agent="who\x00")
+    put(a, 2)
+    assert a.pending() == []
+    assert b.fetch_new() == [update(1), update(2)]
+
+
+def test_replica_names_fit_in_a_notification() -> None:
+    for bad in ("", "x" * 201, "a\x00b"):
+        with pytest.raises(ValueError, match="replica must be"):
+            PostgresLog("postgresql://127.0.0.1:1/none", replica=bad)
