@@ -360,7 +360,7 @@ class Core:
                     continue
                 agents = per_field.setdefault(dotted(path), set())
                 for e in entries.values():
-                    if e.kind != "m":
+                    if e.kind == "r":
                         agents.add(e.agent)
                     if e.kind == "t":
                         agents.update(text_writers.get(dotted(path), ()))
@@ -565,7 +565,13 @@ class Core:
         return visible
 
     def _view(self, state: _KeyState, visible: Visible) -> dict[FieldPath, list[_Entry]]:
-        """The presence/register entries a writer had seen, by path (live and buried)."""
+        """The fields a writer had seen, by path: their presence/register entries.
+
+        A field whose presence entries are gone but whose content is still live (an element
+        added concurrently with the field's removal, a child of a removed map) is present
+        too (add-wins): it gets a synthetic entry of the kind its content implies, so
+        writes only assert presence when a field is new to their writer.
+        """
         view: dict[FieldPath, list[_Entry]] = {}
         for path, entries in state.regs.items():
             seen = [e for e in entries.values() if visible(e)]
@@ -576,7 +582,24 @@ class Core:
                 for e in grave:
                     if e.kind in _PRESENCE and visible(e):
                         view.setdefault(path, []).append(e)
+        for bucket in (state.tags, state.deltas):
+            for path in bucket:
+                if path not in view:
+                    content = self._seen_in(bucket, state, path, visible)
+                    if content:
+                        code = "c" if bucket is state.deltas else self._set_code(state, path)
+                        view[path] = [_synthetic(path, code, content)]
+        for path in sorted(view, key=len, reverse=True):
+            for depth in range(len(path) - 1, -1, -1):
+                ancestor = path[:depth]
+                present = view.setdefault(ancestor, [])
+                if any(e.kind == "m" for e in present):
+                    break
+                present.append(_synthetic(ancestor, "m", view[path]))
         return view
+
+    def _set_code(self, state: _KeyState, path: FieldPath) -> str:
+        return "l" if declared_kind(self._schema, state.namespace).get(path) == "list" else "s"
 
     def _seen_in(
         self,
@@ -617,9 +640,6 @@ class Core:
                 ops.remove_field(path, view[path])
         else:
             ops.apply(plan, view)
-            # ancestors of the written subtree (resolve) must exist as maps
-            for depth in range(len(root)):
-                ops.assert_map(root[:depth], view.get(root[:depth], []))
         if plan is None and not ops.touched:
             return PutResult(None, [])  # deleting what this writer never saw: no op
         if self._dir.get(kid) is None:
@@ -773,7 +793,12 @@ class Core:
     def _refresh_conflicts(self, state: _KeyState) -> list[Escalation]:
         """Recompute the value and the open conflicts of a key; return the new conflicts."""
         conflicts: dict[str, Escalation] = {}
-        value = self._build(state, (), conflicts)
+        view = self._view(state, _alive)
+        children: dict[FieldPath, list[str]] = {}
+        for path in view:
+            if path:
+                children.setdefault(path[:-1], []).append(path[-1])
+        value = self._build(state, (), view, children, conflicts)
         state.value = value if isinstance(value, dict) else None
         state.value_valid = True
         fresh = [esc for cid, esc in conflicts.items() if cid not in state.conflicts]
@@ -781,16 +806,28 @@ class Core:
         return fresh
 
     def _build(
-        self, state: _KeyState, path: FieldPath, conflicts: dict[str, Escalation]
+        self,
+        state: _KeyState,
+        path: FieldPath,
+        view: dict[FieldPath, list[_Entry]],
+        children: dict[FieldPath, list[str]],
+        conflicts: dict[str, Escalation],
     ) -> JSON | _Absent:
-        entries = list(state.regs.get(path, {}).values())
+        entries = view.get(path)
         if not entries:
             return _ABSENT
-        contenders = self._contenders(state, path, entries)
+        contenders = self._contenders(state, path, entries, view, children)
         if contenders is None:
             kind = entries[0].kind
+            if kind == "m":
+                out: dict[str, JSON] = {}
+                for child in sorted(children.get(path, ())):
+                    v = self._build(state, (*path, child), view, children, conflicts)
+                    if not isinstance(v, _Absent):
+                        out[child] = v
+                return out
             if kind != "r":
-                return self._content(state, path, kind, conflicts)
+                return self._content(state, path, kind)
             only: JSON = entries[0].value
             return only
         esc = Escalation(state.namespace, state.key, dotted(path), contenders, path)
@@ -798,7 +835,12 @@ class Core:
         return self._shown(path, contenders)
 
     def _contenders(
-        self, state: _KeyState, path: FieldPath, entries: list[_Entry]
+        self,
+        state: _KeyState,
+        path: FieldPath,
+        entries: list[_Entry],
+        view: dict[FieldPath, list[_Entry]] | None = None,
+        children: dict[FieldPath, list[str]] | None = None,
     ) -> tuple[Contender, ...] | None:
         """The contenders if these presence entries of one field disagree, else None."""
         if len(entries) < 2:
@@ -808,15 +850,25 @@ class Core:
             entries[0].kind != "r" or len({canonical(e.value) for e in entries}) == 1
         ):
             return None
+        if view is None or children is None:
+            view = self._view(state, _alive)
+            children = {}
+            for p in view:
+                if p:
+                    children.setdefault(p[:-1], []).append(p[-1])
+
+        def shown(e: _Entry) -> JSON:
+            if e.kind == "r":
+                return e.value  # type: ignore[no-any-return]
+            if e.kind == "m":
+                # the map as it reads now, without the contest at this path
+                inner = {**view, path: [e]}
+                built = self._build(state, path, inner, children, {})
+                return None if isinstance(built, _Absent) else built
+            return self._content(state, path, e.kind)
+
         ordered = sorted(entries, key=lambda e: _op_sort_key(e.op))
-        return tuple(
-            Contender(
-                e.agent,
-                e.op,
-                e.value if e.kind == "r" else self._content(state, path, e.kind, {}),
-            )
-            for e in ordered
-        )
+        return tuple(Contender(e.agent, e.op, shown(e)) for e in ordered)
 
     def _shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
         """What a conflicted field reads back as: identical on every replica."""
@@ -824,17 +876,7 @@ class Core:
             return max(contenders, key=lambda c: (canonical(c.value), c.op_id)).value
         return f"<escalated:{dotted(path)}>"
 
-    def _content(
-        self, state: _KeyState, path: FieldPath, kind: str, conflicts: dict[str, Escalation]
-    ) -> JSON:
-        if kind == "m":
-            out: dict[str, JSON] = {}
-            depth = len(path) + 1
-            for child in sorted(p[-1] for p in state.regs if len(p) == depth and p[:-1] == path):
-                v = self._build(state, (*path, child), conflicts)
-                if not isinstance(v, _Absent):
-                    out[child] = v
-            return out
+    def _content(self, state: _KeyState, path: FieldPath, kind: str) -> JSON:
         if kind in ("s", "l"):
             tags = sorted(state.tags.get(path, {}).values(), key=lambda e: e.stamp)
             if kind == "l":
@@ -867,6 +909,12 @@ _DELTA: Final = "+"  # kind code of a counter increment
 
 def _alive(entry: _Entry) -> bool:
     return entry.died is None
+
+
+def _synthetic(path: FieldPath, code: str, content: list[_Entry]) -> _Entry:
+    """A presence implied by live content, attributed to the latest op behind it."""
+    latest = max(content, key=lambda e: _op_sort_key(e.op))
+    return _Entry("", path, latest.op, latest.agent, code, None)
 
 
 @dataclass(slots=True)
@@ -1003,6 +1051,8 @@ class _Ops:
 
     def _drop(self, entries: list[_Entry]) -> None:
         for e in entries:
+            if not e.eid:
+                continue  # a synthetic presence: nothing stored to remove
             if e.died is None:
                 self.map.delete(e.eid)
                 self.removed.append(e)
@@ -1044,8 +1094,8 @@ class _Ops:
                 ):
                     self.remove_field(other, view[other])
                     changed = True
-            if changed or not same_kind:
-                self._reassert(path, "m", None, seen)
+            if not same_kind:
+                self.assert_map(path, seen)
                 changed = True
             return changed
         if not same_kind:
@@ -1074,18 +1124,15 @@ class _Ops:
                 changed = True
         elif node.kind == "counter":
             changed = self._write_counter(path, node.value)
+        if not same_kind or (changed and node.kind == "text"):
+            # text has no per-op content entries, so an edit re-asserts the field: a
+            # concurrent removal of the field must not hide it (add-wins)
+            self._insert_presence(path, code, None, seen)
+            self.touched = True
         if changed or not same_kind:
-            self._reassert(path, code, None, seen)
             self.changed_fields.add(path)
             return True
         return False
-
-    def _reassert(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
-        if code == "m":
-            self.assert_map(path, seen)
-        else:
-            self._insert_presence(path, code, scalar, seen)
-            self.touched = True
 
     def remove_field(self, path: FieldPath, seen: list[_Entry]) -> None:
         """Remove what the writer had seen of a field (its presence and its content)."""
@@ -1097,10 +1144,8 @@ class _Ops:
 
     def _clear_content(self, path: FieldPath, seen: list[_Entry]) -> None:
         state, visible = self.state, self.visible
-        if any(e.kind in ("s", "l") for e in seen):
-            self._drop(self.core._seen_in(state.tags, state, path, visible))
-        if any(e.kind == "c" for e in seen):
-            self._drop(self.core._seen_in(state.deltas, state, path, visible))
+        self._drop(self.core._seen_in(state.tags, state, path, visible))
+        self._drop(self.core._seen_in(state.deltas, state, path, visible))
         if any(e.kind == "t" for e in seen):
             edit = self.core._write_text(state, path, "", visible, True)
             if edit is not None:
