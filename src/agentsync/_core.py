@@ -68,6 +68,7 @@ _CODE_KIND: Final[dict[str, FieldKind]] = {v: k for k, v in _KIND_CODE.items()}
 _VERSION_ENCODER: Final = msgspec.msgpack.Encoder()
 _VERSION_DECODER: Final = msgspec.msgpack.Decoder(list[tuple[int, int]])
 _GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
+_SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
 _TEXT_SNAPSHOTS: Final = 16
 
 
@@ -417,9 +418,13 @@ class Core:
         self._counts["imports"] += 1
         self._epoch += 1
         kids: set[str] = set()
-        for peer, (start, end) in status.success.inner().items():
-            if end <= start:
-                continue
+        spans = [(p, a, b) for p, (a, b) in status.success.inner().items() if b > a]
+        if sum(b - a for _, a, b in spans) > _SCAN_ALL_ABOVE or not self._keys:
+            # a snapshot or a long catch-up: revisiting every key is cheaper than asking
+            # Loro which containers each op touched
+            kids.update(self._dir.keys())
+            spans = []
+        for peer, start, end in spans:
             for cid in self._doc.get_changed_containers_in(loro.ID(peer, start), end - start):
                 name = getattr(cid, "name", None)
                 if isinstance(name, str):
