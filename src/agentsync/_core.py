@@ -35,6 +35,7 @@ import structlog
 from ._errors import CorruptUpdateError, SchemaError
 from ._types import JSON, Contender, Escalation, FieldKind, Namespace, WriteAction, WriteRecord
 from ._values import (
+    MAX_DEPTH,
     FieldPath,
     Schema,
     canonical,
@@ -66,6 +67,8 @@ _KIND_CODE: Final[dict[FieldKind, str]] = {
 }
 _CODE_KIND: Final[dict[str, FieldKind]] = {v: k for k, v in _KIND_CODE.items()}
 _VERSION_ENCODER: Final = msgspec.msgpack.Encoder()
+_PACK: Final = msgspec.json.Encoder()
+_UNPACK: Final = msgspec.json.Decoder(list[Any])
 _VERSION_DECODER: Final = msgspec.msgpack.Decoder(list[tuple[int, int]])
 _GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
 _SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
@@ -150,6 +153,8 @@ class _KeyState:
     conflicts: dict[str, Escalation] = field(default_factory=dict)
     value: dict[str, JSON] | None = None
     value_valid: bool = False
+    changed_epoch: int = 0  # last epoch at which anything of this key changed here
+    live_view: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
 
 
 Visible = Callable[[_Entry], bool]
@@ -258,7 +263,6 @@ class Core:
         if not isinstance(value, Mapping):
             raise TypeError(f"value must be a dict, got {type(value).__name__}")
         value = dict(value)
-        validate_value(value)
         declared = declared_kind(self._schema, namespace)
         plan = _plan_tree((), value, declared)  # raises SchemaError before any op
         state = self._state(namespace, key, create=True)
@@ -331,16 +335,18 @@ class Core:
     def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
         kid = _hash(*namespace, "", key)
         raw = self._doc.get_map(f"h:{kid}").get_value()
-        records = [
-            WriteRecord(
-                op_id=op,
-                agent_id=str(rec[0]),
-                action=rec[1],
-                fields=tuple(rec[3]),
-                timestamp=float(rec[2]),
+        records = []
+        for op, packed in raw.items():
+            agent, action, timestamp, fields = _unpack(packed)
+            records.append(
+                WriteRecord(
+                    op_id=op,
+                    agent_id=str(agent),
+                    action=action,
+                    fields=tuple(fields),
+                    timestamp=float(timestamp),
+                )
             )
-            for op, rec in raw.items()
-        ]
         records.sort(key=lambda r: (r.timestamp, _op_sort_key(r.op_id)))
         return records
 
@@ -519,12 +525,14 @@ class Core:
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
                 current.update(entries)
+        horizon = min((t.epoch for t in self._turns), default=epoch)
         for eid, entry in current.items():
             if eid not in raw:
-                self._bury(state, entry, epoch, None)
+                self._bury(state, entry, epoch, None, horizon)
         for eid, payload in raw.items():
             if eid == "meta":
-                state.meta = (float(payload[0]), float(payload[1]))
+                created, updated = _unpack(payload)
+                state.meta = (float(created), float(updated))
                 continue
             if eid in current:
                 continue
@@ -535,9 +543,12 @@ class Core:
             if any(e.kind == "t" for e in entries.values()):
                 self._touch_text(state, path, op=None)
         state.value_valid = False
+        state.changed_epoch = epoch
         return state
 
-    def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
+    def _bury(
+        self, state: _KeyState, entry: _Entry, epoch: int, by: str | None, horizon: int
+    ) -> None:
         bucket = _bucket(state, entry)
         entries = bucket.get(entry.path)
         if entries is not None:
@@ -549,7 +560,6 @@ class Core:
             entry.killers.append(by)
         grave = state.graveyard.setdefault(entry.path, [])
         grave.append(entry)
-        horizon = min((t.epoch for t in self._turns), default=epoch)
         if len(grave) > 8:
             grave[:] = [e for e in grave if e.died is not None and e.died > horizon]
             del grave[:-_GRAVEYARD_CAP]
@@ -558,6 +568,9 @@ class Core:
         if turn is None:
             return _alive
         seen = max(turn.epoch, turn.read_epochs.get((namespace, key), -1))
+        state = self._keys.get(_hash(*namespace, "", key))
+        if state is None or state.changed_epoch <= seen:
+            return _alive  # nothing of this key changed since the writer looked
         own = turn.own_ops
 
         def visible(entry: _Entry) -> bool:
@@ -638,7 +651,11 @@ class Core:
         doc = self._doc
         kid = state.kid
         op = f"{self._peer}:{(doc.oplog_vv.get_last(self._peer) or -1) + 1}"
-        view = self._view(state, visible)
+        if visible is _alive:
+            self._materialize(state)
+            view = state.live_view
+        else:
+            view = self._view(state, visible)
         ops = _Ops(self, state, op, agent, visible)
         if plan is None:
             for path in sorted(view, key=len, reverse=True):
@@ -652,25 +669,27 @@ class Core:
         entries = self._entries_map(kid)
         existed = bool(view.get(())) or plan is None
         created = state.meta[0] if (state.meta and existed) else now
-        entries.insert("meta", [created, now])
+        entries.insert("meta", _pack([created, now]))
         fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
             [dotted(root)] if root else []
         )
-        doc.get_map(f"h:{kid}").insert(op, [agent, action, now, fields])
+        doc.get_map(f"h:{kid}").insert(op, _pack([agent, action, now, fields]))
         doc.commit()
         self._epoch += 1
         epoch = self._epoch
         for entry in ops.inserted:
             entry.born = epoch
             _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
+        horizon = min((t.epoch for t in self._turns), default=epoch)
         for entry in ops.removed:
             if entry.died is None:
-                self._bury(state, entry, epoch, op)
+                self._bury(state, entry, epoch, op, horizon)
         for path, (frontiers, text) in ops.text_paths.items():
             self._touch_text(state, path, op=op, frontiers=frontiers, text=text)
         state.meta = (created, now)
         state.history_ops.add(op)
         state.value_valid = False
+        state.changed_epoch = epoch
         if turn is not None:
             turn.own_ops.add(op)
         counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
@@ -774,7 +793,7 @@ class Core:
         if base is None:
             if current == new:
                 return None
-            text.update(new)
+            _edit_text(text, current, new)
             return None, new
         frontiers, base_text = base
         if base_text == new:
@@ -782,7 +801,7 @@ class Core:
         # the writer's base is an older version: edit a fork there and merge it back, so
         # edits it had not seen are kept (Loro merges the two like concurrent peers)
         fork = self._doc.fork_at(frontiers)
-        fork.get_text(track.name).update(new)
+        fork.get_text(track.name).update(new, use_refined_diff=False)
         fork.commit()
         self._doc.commit()
         self._doc.import_(fork.export(loro.ExportMode.Updates(self._doc.oplog_vv)))
@@ -799,6 +818,7 @@ class Core:
         """Recompute the value and the open conflicts of a key; return the new conflicts."""
         conflicts: dict[str, Escalation] = {}
         view = self._view(state, _alive)
+        state.live_view = view
         children: dict[FieldPath, list[str]] = {}
         for path in view:
             if path:
@@ -931,14 +951,32 @@ class _Node:
 
 
 def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]) -> _Node:
-    kind = "map" if not path else infer_kind(path, value, declared)
-    if not path and not isinstance(value, dict):
-        raise TypeError(f"value must be a dict, got {type(value).__name__}")
+    """The write as a tree of typed fields; validates JSON and declared kinds in one pass."""
+    if not path:
+        if not isinstance(value, dict):
+            raise TypeError(f"value must be a dict, got {type(value).__name__}")
+        kind: FieldKind = "map"
+    else:
+        if len(path) > MAX_DEPTH:
+            raise ValueError(f"value nested deeper than {MAX_DEPTH} levels at {dotted(path)!r}")
+        kind = infer_kind(path, value, declared)
     node = _Node(path, kind, value)
     if kind == "map":
         if not isinstance(value, dict):
             raise SchemaError(f"field {dotted(path)!r} is a map but got {type(value).__name__}")
-        node.children = {k: _plan_tree((*path, k), v, declared) for k, v in value.items()}
+        children = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                where = dotted(path) or "<root>"
+                raise TypeError(
+                    f"field names must be str, got {type(k).__name__} {k!r} under {where!r}"
+                )
+            children[k] = _plan_tree((*path, k), v, declared)
+        node.children = children
+    elif type(value) is str or type(value) is int or type(value) is bool or value is None:
+        pass
+    else:
+        validate_value(value, path)
     return node
 
 
@@ -950,15 +988,29 @@ def _bucket(state: _KeyState, entry: _Entry) -> dict[FieldPath, dict[str, _Entry
     return state.regs
 
 
+def _pack(fields: list[Any]) -> str:
+    """Entry payloads are stored as compact JSON text: Loro stores a string far more
+    cheaply than a list value."""
+    return _PACK.encode(fields).decode()
+
+
+def _unpack(payload: Any) -> list[Any]:
+    try:
+        fields = _UNPACK.decode(payload)
+    except (msgspec.DecodeError, TypeError) as exc:
+        raise CorruptUpdateError(f"unreadable entry payload {payload!r}") from exc
+    return fields
+
+
 def _parse_entry(eid: str, payload: Any) -> _Entry:
     parts = eid.split(_SEP)
     tag = parts[0]
     path = tuple(json.loads(parts[1]))
     if tag == "r":
-        kind, scalar, agent = payload
+        kind, scalar, agent = _unpack(payload)
         return _Entry(eid, path, parts[2], str(agent), str(kind), scalar)
     if tag == "s":
-        agent, pos = payload
+        agent, pos = _unpack(payload)
         elem, op, idx = parts[2], parts[3], int(parts[4])
         return _Entry(
             eid,
@@ -971,9 +1023,28 @@ def _parse_entry(eid: str, payload: Any) -> _Entry:
             stamp=(str(pos), op, idx),
         )
     if tag == "c":
-        delta, agent = payload
+        delta, agent = _unpack(payload)
         return _Entry(eid, path, parts[2], str(agent), _DELTA, delta)
     raise CorruptUpdateError(f"unrecognised entry {eid!r}")
+
+
+def _edit_text(text: Any, old: str, new: str) -> None:
+    """Apply old -> new to a Loro text: an exact splice when the edit is one insertion or
+    one deletion (the common append), else Loro's own character diff."""
+    limit = min(len(old), len(new))
+    start = 0
+    while start < limit and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < limit - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    removed, inserted = len(old) - start - end, len(new) - start - end
+    if removed == 0:
+        text.insert(start, new[start : start + inserted])
+    elif inserted == 0:
+        text.delete(start, removed)
+    else:
+        text.update(new, use_refined_diff=False)
 
 
 _DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -1005,6 +1076,13 @@ def _midpoint(a: str, b: str | None) -> str:
     if b is not None and len(b) > 1:
         return b[:1]
     return _DIGITS[digit_a] + _midpoint(a[1:], None)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: `1 == True` in Python, not in JSON."""
+    if type(a) is type(b) and isinstance(a, str | int | float | type(None)):
+        return bool(a == b)
+    return canonical(a) == canonical(b)
 
 
 def _tidy_number(x: float) -> int | float:
@@ -1047,7 +1125,7 @@ class _Ops:
     # presence entries ---------------------------------------------------------------
     def _insert_presence(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
         eid = f"r{_SEP}{self.core._pj(path)}{_SEP}{self.op}"
-        self.map.insert(eid, [code, scalar, self.agent])
+        self.map.insert(eid, _pack([code, scalar, self.agent]))
         self.inserted.append(_Entry(eid, path, self.op, self.agent, code, scalar))
         self._drop(seen)
         live_unseen = [e for e in self.state.regs.get(path, {}).values() if e not in seen]
@@ -1111,11 +1189,7 @@ class _Ops:
             if seen:
                 self._clear_content(path, seen)
         if node.kind == "register":
-            if (
-                same_kind
-                and len({canonical(e.value) for e in seen}) == 1
-                and (canonical(seen[0].value) == canonical(node.value))
-            ):
+            if same_kind and all(_same(e.value, node.value) for e in seen):
                 return False
             self._insert_presence(path, "r", node.value, seen)
             self.changed_fields.add(path)
@@ -1203,7 +1277,7 @@ class _Ops:
             pos = _between(lower, upper)
             lower = pos
             eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
-            self.map.insert(eid, [self.agent, pos])
+            self.map.insert(eid, _pack([self.agent, pos]))
             self.inserted.append(
                 _Entry(
                     eid,
@@ -1225,6 +1299,6 @@ class _Ops:
         if delta == 0:
             return False
         eid = f"c{_SEP}{self.core._pj(path)}{_SEP}{self.op}"
-        self.map.insert(eid, [delta, self.agent])
+        self.map.insert(eid, _pack([delta, self.agent]))
         self.inserted.append(_Entry(eid, path, self.op, self.agent, _DELTA, delta))
         return True

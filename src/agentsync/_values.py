@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any, Final
+
+import msgspec
 
 from ._errors import SchemaError
 from ._types import JSON, FieldKind, Namespace
@@ -29,6 +30,8 @@ Schema = Mapping[Namespace, Mapping[str, FieldKind]]
 MAX_DEPTH: Final = 64
 """Values nested deeper than this are refused: deep nesting is almost always a bug."""
 
+_CANONICAL: Final = msgspec.json.Encoder(order="sorted")
+
 TEXT_MARKERS: Final = ("text", "notes", "findings", "log")
 _KINDS: Final = frozenset({"map", "set", "list", "text", "counter", "register"})
 _SCALARS: Final = (str, int, float, bool, type(None))
@@ -41,7 +44,7 @@ def dotted(path: FieldPath) -> str:
 
 def canonical(value: JSON) -> str:
     """Deterministic JSON text: set elements and register values compare by it."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value).decode()
 
 
 def validate_value(value: object, path: FieldPath = ()) -> None:
