@@ -69,6 +69,7 @@ _CODE_KIND: Final[dict[str, FieldKind]] = {v: k for k, v in _KIND_CODE.items()}
 _VERSION_ENCODER: Final = msgspec.msgpack.Encoder()
 _PACK: Final = msgspec.json.Encoder()
 _UNPACK: Final = msgspec.json.Decoder(list[Any])
+_COPY: Final = msgspec.json.Decoder(dict[str, Any])
 _VERSION_DECODER: Final = msgspec.msgpack.Decoder(list[tuple[int, int]])
 _GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
 _SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
@@ -310,7 +311,8 @@ class Core:
         if value is None:
             return None
         created, updated = state.meta or (0.0, 0.0)
-        return StoredValue(value, created, updated)
+        # a private copy: callers may mutate what they read without touching the cache
+        return StoredValue(_copy(value), created, updated)
 
     def items(self) -> Iterator[tuple[Namespace, str, StoredValue]]:
         """Every live key, in a deterministic order."""
@@ -658,8 +660,8 @@ class Core:
             view = self._view(state, visible)
         ops = _Ops(self, state, op, agent, visible)
         if plan is None:
-            for path in sorted(view, key=len, reverse=True):
-                ops.remove_field(path, view[path])
+            if () in view:
+                ops._remove_subtree((), view)
         else:
             ops.apply(plan, view)
         if plan is None and not ops.touched:
@@ -1080,9 +1082,24 @@ def _midpoint(a: str, b: str | None) -> str:
 
 def _same(a: Any, b: Any) -> bool:
     """JSON equality: `1 == True` in Python, not in JSON."""
-    if type(a) is type(b) and isinstance(a, str | int | float | type(None)):
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, str | int | float | type(None)):
         return bool(a == b)
     return canonical(a) == canonical(b)
+
+
+def _copy(value: dict[str, JSON]) -> dict[str, JSON]:
+    copied: dict[str, JSON] = _COPY.decode(_PACK.encode(value))
+    return copied
+
+
+def _lookup(value: Any, path: FieldPath) -> Any:
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
 
 
 def _tidy_number(x: float) -> int | float:
@@ -1121,6 +1138,9 @@ class _Ops:
         self.touched = False
         self.concurrent = False
         self._asserted: set[FieldPath] = set()
+        self._child_index: dict[FieldPath, list[str]] | None = None
+        # the value as it reads now, when the writer has seen all of it (else None)
+        self.current: dict[str, JSON] | None = state.value if visible is _alive else None
 
     # presence entries ---------------------------------------------------------------
     def _insert_presence(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
@@ -1154,6 +1174,11 @@ class _Ops:
     def apply(self, node: _Node, view: dict[FieldPath, list[_Entry]]) -> bool:
         """Write `node` relative to the writer's view. True if anything under it changed."""
         path = node.path
+        if self.current is not None:
+            # the writer has seen the key as it reads now: an equal subtree is untouched
+            shown = _lookup(self.current, path)
+            if shown is not _ABSENT and _same(shown, node.value):
+                return False
         seen = view.get(path, [])
         code = _KIND_CODE[node.kind]
         if len(seen) > 1:
@@ -1168,14 +1193,9 @@ class _Ops:
             assert node.children is not None
             for child in node.children.values():
                 changed |= self.apply(child, view)
-            depth = len(path) + 1
-            for other in sorted(view, key=len, reverse=True):
-                if (
-                    len(other) >= depth
-                    and other[: len(path)] == path
-                    and (other[len(path)] not in node.children)
-                ):
-                    self.remove_field(other, view[other])
+            for name in self._children(view).get(path, ()):
+                if name not in node.children:
+                    self._remove_subtree((*path, name), view)
                     changed = True
             if not same_kind:
                 self.assert_map(path, seen)
@@ -1183,9 +1203,8 @@ class _Ops:
             return changed
         if not same_kind:
             # the field is new to this writer, or changes kind: supersede what it saw
-            for other in sorted(view, key=len, reverse=True):
-                if len(other) > len(path) and other[: len(path)] == path:
-                    self.remove_field(other, view[other])
+            for name in self._children(view).get(path, ()):
+                self._remove_subtree((*path, name), view)
             if seen:
                 self._clear_content(path, seen)
         if node.kind == "register":
@@ -1212,6 +1231,20 @@ class _Ops:
             self.changed_fields.add(path)
             return True
         return False
+
+    def _children(self, view: dict[FieldPath, list[_Entry]]) -> dict[FieldPath, list[str]]:
+        if self._child_index is None:
+            index: dict[FieldPath, list[str]] = {}
+            for p in view:
+                if p:
+                    index.setdefault(p[:-1], []).append(p[-1])
+            self._child_index = index
+        return self._child_index
+
+    def _remove_subtree(self, path: FieldPath, view: dict[FieldPath, list[_Entry]]) -> None:
+        for name in self._children(view).get(path, ()):
+            self._remove_subtree((*path, name), view)
+        self.remove_field(path, view.get(path, []))
 
     def remove_field(self, path: FieldPath, seen: list[_Entry]) -> None:
         """Remove what the writer had seen of a field (its presence and its content)."""
@@ -1250,11 +1283,18 @@ class _Ops:
             for e in seen_tags:
                 first.setdefault(e.elem, e)
             sequence = list(first.values())
-        matcher = difflib.SequenceMatcher(None, [e.elem for e in sequence], wanted, autojunk=False)
         kept_at: dict[int, _Entry] = {}
-        for block in matcher.get_matching_blocks():
-            for k in range(block.size):
-                kept_at[block.b + k] = sequence[block.a + k]
+        old = [e.elem for e in sequence]
+        wanted_set = set(wanted)
+        kept_tags = [e for e in sequence if e.elem in wanted_set]
+        if not ordered and [e.elem for e in kept_tags] == wanted[: len(kept_tags)]:
+            # removals and appends only (the common case): no sequence diff needed
+            kept_at = dict(enumerate(kept_tags))
+        else:
+            matcher = difflib.SequenceMatcher(None, old, wanted, autojunk=False)
+            for block in matcher.get_matching_blocks():
+                for k in range(block.size):
+                    kept_at[block.b + k] = sequence[block.a + k]
         kept_ids = {id(e) for e in kept_at.values()}
         if ordered:
             drop = [e for e in seen_tags if id(e) not in kept_ids]
