@@ -1,0 +1,115 @@
+"""Fuzzing the replica's import path: 10,000 mutated update blobs and version digests.
+
+Only `AgentSyncError` subclasses may come out, the replica's state must be unchanged after
+a refused blob, and Loro's bare `BaseException` must never leak.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from agentsync import AgentSyncError, CorruptUpdateError
+from agentsync._core import Core
+
+NS = ("fuzz",)
+
+
+def source_blobs() -> list[bytes]:
+    a = Core(peer_id=11, schema={NS: {"n": "counter"}})
+    blobs = []
+    version = a.version()
+    for i in range(12):
+        a.put(
+            NS,
+            f"k{i % 3}",
+            {"notes": f"text {i}", "tags": [i, "x"], "n": i, "meta": {"v": i}},
+            agent="w",
+            turn=None,
+            now=float(i),
+        )
+        blobs.append(a.export_updates(version))
+        version = a.version()
+    blobs.append(a.export_updates(None))
+    blobs.append(a.export_snapshot())
+    return blobs
+
+
+def mutate(rng: random.Random, blob: bytes, others: list[bytes]) -> bytes:
+    data = bytearray(blob)
+    choice = rng.randrange(6)
+    if choice == 0 and data:  # bit flips
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(data))
+            data[i] ^= 1 << rng.randrange(8)
+    elif choice == 1:  # truncation
+        del data[rng.randrange(len(data) + 1) :]
+    elif choice == 2:  # splice with another blob
+        other = rng.choice(others)
+        cut, at = rng.randrange(len(data) + 1), rng.randrange(len(other) + 1)
+        data = data[:cut] + other[at:]
+    elif choice == 3:  # random bytes
+        data = bytearray(rng.randbytes(rng.randint(0, 200)))
+    elif choice == 4 and data:  # overwrite a run
+        i = rng.randrange(len(data))
+        data[i : i + 8] = rng.randbytes(8)
+    else:  # duplicated or dropped chunk
+        i = rng.randrange(len(data) + 1)
+        data = data[:i] + data[i : i + 16] + data[i:]
+    return bytes(data)
+
+
+def snapshot_of(core: Core) -> tuple[bytes, list[object], list[object]]:
+    return (
+        core.version(),
+        [(ns, k, v.value) for ns, k, v in core.items()],
+        [e.id for e in core.escalations()],
+    )
+
+
+def test_ten_thousand_mutated_blobs_only_raise_agentsync_errors() -> None:
+    rng = random.Random(20261128)
+    blobs = source_blobs()
+    target = Core(peer_id=22)
+    target.put(NS, "own", {"mine": True}, agent="t", turn=None, now=0.0)
+    before = snapshot_of(target)
+    refused = accepted = 0
+    for _ in range(10_000):
+        blob = mutate(rng, rng.choice(blobs), blobs)
+        try:
+            target.import_updates(blob)
+        except AgentSyncError:
+            refused += 1
+            assert snapshot_of(target) == before
+            continue
+        accepted += 1
+        # a mutation that still decodes is a valid (partial or pending) update: start over
+        target = Core(peer_id=22)
+        target.put(NS, "own", {"mine": True}, agent="t", turn=None, now=0.0)
+        before = snapshot_of(target)
+    assert refused > 9_000, (refused, accepted)
+
+
+def test_mutated_version_digests_only_raise_agentsync_errors() -> None:
+    rng = random.Random(7)
+    core = Core(peer_id=5)
+    core.put(NS, "k", {"v": 1}, agent="a", turn=None, now=0.0)
+    digests = [core.version(), Core(peer_id=6).version()]
+    refused = 0
+    for _ in range(2_000):
+        digest = mutate(rng, rng.choice(digests), digests)
+        try:
+            blob = core.export_updates(digest)
+        except CorruptUpdateError:
+            refused += 1
+            continue
+        fresh = Core(peer_id=7)
+        fresh.import_updates(blob)  # whatever a digest yields is a valid delta
+    assert refused > 500
+
+
+@pytest.mark.parametrize("bad", [b"\x00", b"\xff" * 64, bytes(range(256))])
+def test_garbage_is_corrupt_update_error(bad: bytes) -> None:
+    with pytest.raises(CorruptUpdateError):
+        Core().import_updates(bad)
