@@ -208,6 +208,11 @@ class TaskTurns:
     def group_count(self) -> int:
         return len(self._groups)
 
+    @property
+    def pending(self) -> bool:
+        """Whether freed tasks wait to be purged."""
+        return bool(self._dead)
+
     def turn_for(self, task: GraphTask) -> tuple[Turn, tuple[Turn, ...]]:
         """The task's turn and the turns of its enclosing tasks (outermost first)."""
         self.purge()

@@ -63,7 +63,7 @@ from ._context import (
     pop_frame,
     push_frame,
 )
-from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, StoredValue, Turn
+from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
 from ._errors import AgentSyncError
 from ._query import (
     IndexPaths,
@@ -136,20 +136,39 @@ class _Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class _Cached:
+    """A key's value as the core last returned it, with its timestamps as datetimes."""
+
+    value: dict[str, JSON]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class _Writer:
     agent: str
     turn: Turn | None
     ancestors: tuple[Turn, ...]
 
 
-def _copy_json(value: Any) -> Any:
-    """A private copy of a JSON value, so callers cannot mutate the core's cache."""
-    kind = type(value)
-    if kind is dict:
-        return {k: _copy_json(v) for k, v in value.items()}
-    if kind is list:
-        return [_copy_json(v) for v in value]
-    return value
+_NOBODY: Final = _Writer(ANONYMOUS, None, ())
+
+
+def _copy_json(value: dict[str, Any]) -> dict[str, Any]:
+    """A private copy of a stored value, so callers cannot mutate the core's cache."""
+    out = {}
+    for k, v in value.items():
+        kind = type(v)
+        out[k] = _copy_json(v) if kind is dict else _copy_list(v) if kind is list else v
+    return out
+
+
+def _copy_list(value: list[Any]) -> list[Any]:
+    out = []
+    for v in value:
+        kind = type(v)
+        out.append(_copy_json(v) if kind is dict else _copy_list(v) if kind is list else v)
+    return out
 
 
 def _ts(seconds: float) -> datetime:
@@ -285,6 +304,9 @@ class _StoreBase(BaseStore):
         # a per-key change counter (drops stale embeddings), vectors and TTL deadlines.
         self._keys: dict[Namespace, dict[str, None]] = {}
         self._seq: dict[_Key, int] = {}
+        # what the core returned per key, dropped whenever the key changes (every change
+        # to the core goes through _key_changed), so reads skip the core's key lookup
+        self._cache: dict[_Key, _Cached] = {}
         self._next_seq = 0
         self._vectors: dict[_Key, dict[str, list[float]]] = {}
         self._expiry: dict[_Key, tuple[float, float]] = {}
@@ -330,6 +352,8 @@ class _StoreBase(BaseStore):
     # == LangGraph BaseStore ============================================================
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
+        if type(ops) is list and len(ops) == 1 and type(ops[0]) is GetOp:
+            return [self._get_one(ops[0])]  # BaseStore.get: the hot read path
         plan = self._plan(ops)
         queries = self._embed_queries(plan)
         outcome = self._apply(plan, queries, graph_task(), current_frame(self._token))
@@ -338,6 +362,8 @@ class _StoreBase(BaseStore):
         return outcome.results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        if type(ops) is list and len(ops) == 1 and type(ops[0]) is GetOp:
+            return [self._get_one(ops[0])]
         plan = self._plan(ops)
         queries = await self._aembed_queries(plan)
         task, frame = graph_task(), current_frame(self._token)
@@ -348,6 +374,25 @@ class _StoreBase(BaseStore):
         await self._aembed_written(outcome.embed)
         await self._asettle(outcome.escalations)
         return outcome.results
+
+    def get(
+        self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
+    ) -> Item | None:
+        """As `BaseStore.get` (validated once, then straight to the read path)."""
+        return self._get_one(GetOp(namespace, str(key), self._refresh(refresh_ttl)))
+
+    async def aget(
+        self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
+    ) -> Item | None:
+        """As `BaseStore.aget`."""
+        return self._get_one(GetOp(namespace, str(key), self._refresh(refresh_ttl)))
+
+    def _refresh(self, refresh_ttl: bool | None) -> bool:
+        if refresh_ttl is not None:
+            return refresh_ttl
+        if self.ttl_config is not None:
+            return bool(self.ttl_config.get("refresh_on_read", True))
+        return True
 
     # == agentsync API ==================================================================
 
@@ -675,6 +720,29 @@ class _StoreBase(BaseStore):
                 self._write_locked(namespace, key, put, writer, now, outcome)
         return outcome
 
+    def _get_one(self, op: GetOp) -> Item | None:
+        """`_apply` for a batch of one GetOp, minus the general bookkeeping."""
+        namespace = op.namespace
+        for label in namespace:
+            if type(label) is not str or not label or "." in label or "\x00" in label:
+                validate_op_namespace(op)  # raises InvalidNamespaceError, as BaseStore
+                break
+        task, frame = graph_task(), current_frame(self._token)
+        with self._lock:
+            if self._closed:
+                raise AgentSyncError("store is closed")
+            simple = not (self._woken or self._tasks.pending or self.ttl_config is not None)
+            if simple:
+                writer = _NOBODY if task is None and frame is None else self._writer(task, frame)
+                return self._get_locked(op, writer, 0.0)
+        # rare: the general path pulls, purges and sweeps as needed
+        outcome = self._apply(_Plan(1, gets=[(0, op)]), {}, task, frame)
+        self._embed_written(outcome.embed)
+        self._settle(outcome.escalations)
+        result = outcome.results[0]
+        assert result is None or isinstance(result, Item)
+        return result
+
     def _writer(self, task: GraphTask | None, frame: ActingFrame | None) -> _Writer:
         self._tasks.purge()
         if task is not None:
@@ -682,7 +750,7 @@ class _StoreBase(BaseStore):
             return _Writer(frame.agent if frame else task.node, turn, ancestors)
         if frame is not None:
             return _Writer(frame.agent, frame.turn, frame.outer)
-        return _Writer(ANONYMOUS, None, ())
+        return _NOBODY
 
     def _agent_now(self, task: GraphTask | None, frame: ActingFrame | None) -> str:
         if frame is not None:
@@ -710,22 +778,38 @@ class _StoreBase(BaseStore):
         if deadline is not None:
             self._expiry[key] = (now + deadline[1] * 60.0, deadline[1])
 
+    def _read(self, key: _Key) -> _Cached | None:
+        cached = self._cache.get(key)
+        if cached is None:
+            stored = self._core.get(key[0], key[1])
+            if stored is None:
+                return None
+            cached = _Cached(stored.value, _ts(stored.created_at), _ts(stored.updated_at))
+            self._cache[key] = cached
+        return cached
+
     def _get_locked(self, op: GetOp, writer: _Writer, now: float) -> Item | None:
-        key = (tuple(op.namespace), op.key)
-        # InMemoryStore creates the namespace's slot on a get; search order follows it
-        self._keys.setdefault(key[0], {})
-        stored = self._core.get(key[0], key[1])
-        self._note_read(writer, key)
-        if stored is None or (self._omit_expired() and self._expired(key, now)):
+        namespace = op.namespace
+        key = (namespace if type(namespace) is tuple else tuple(namespace), op.key)
+        if key[0] not in self._keys:
+            # InMemoryStore creates the namespace's slot on a get; search order follows it
+            self._keys[key[0]] = {}
+        cached = self._read(key)
+        if writer.turn is not None:
+            self._note_read(writer, key)
+        if cached is None:
             return None
-        if op.refresh_ttl:
-            self._refresh_ttl(key, now)
+        if self._expiry:
+            if self._omit_expired() and self._expired(key, now):
+                return None
+            if op.refresh_ttl:
+                self._refresh_ttl(key, now)
         return Item(
-            value=_copy_json(stored.value),
+            value=_copy_json(cached.value),
             key=op.key,
             namespace=key[0],
-            created_at=_ts(stored.created_at),
-            updated_at=_ts(stored.updated_at),
+            created_at=cached.created_at,
+            updated_at=cached.updated_at,
         )
 
     def _search_locked(
@@ -734,12 +818,12 @@ class _StoreBase(BaseStore):
         prefix = tuple(op.namespace_prefix)
         n = len(prefix)
         omit = self._omit_expired()
-        candidates: list[tuple[tuple[_Key, StoredValue], list[list[float]]]] = []
+        candidates: list[tuple[tuple[_Key, _Cached], list[list[float]]]] = []
         for namespace, keys in self._keys.items():
             if namespace[:n] != prefix:
                 continue
             for name in keys:
-                stored = self._core.get(namespace, name)
+                stored = self._read((namespace, name))
                 if stored is None:
                     continue
                 if omit and self._expired((namespace, name), now):
@@ -750,7 +834,7 @@ class _StoreBase(BaseStore):
                 embedded = list(vectors.values()) if vectors else []
                 candidates.append((((namespace, name), stored), embedded))
         query_vector = queries.get(op.query) if op.query else None
-        scored: list[tuple[float | None, tuple[_Key, StoredValue]]]
+        scored: list[tuple[float | None, tuple[_Key, _Cached]]]
         if query_vector is not None and candidates:
             scored = rank_by_similarity(
                 candidates, query_vector, key=lambda c: c[0], offset=op.offset, limit=op.limit
@@ -767,8 +851,8 @@ class _StoreBase(BaseStore):
                     namespace=found[0],
                     key=found[1],
                     value=_copy_json(stored.value),
-                    created_at=_ts(stored.created_at),
-                    updated_at=_ts(stored.updated_at),
+                    created_at=stored.created_at,
+                    updated_at=stored.updated_at,
                     score=float(score) if score is not None else None,
                 )
             )
@@ -807,7 +891,7 @@ class _StoreBase(BaseStore):
             )
             self._counts["puts"] += 1
         if result.op_id is None:
-            if op.value is not None:
+            if op.value is not None and self.ttl_config is not None:
                 self._set_ttl((namespace, key), op.ttl, now)
             return
         if writer.agent == ANONYMOUS:
@@ -818,24 +902,29 @@ class _StoreBase(BaseStore):
         paths: IndexPaths | None = None
         if op.value is not None and op.index is not False and self.embeddings is not None:
             paths = self._index_paths if op.index is None else index_paths(op.index)
-        self._key_changed((namespace, key), paths, outcome)
-        if op.value is not None:
+        self._key_changed((namespace, key), paths, outcome, exists=op.value is not None)
+        if op.value is not None and (op.ttl is not None or self._expiry):
             self._set_ttl((namespace, key), op.ttl, now)
-        self._collect(result.new_escalations, outcome)
+        if result.new_escalations:
+            self._collect(result.new_escalations, outcome)
 
     def _set_ttl(self, key: _Key, ttl: float | None, now: float) -> None:
-        if self._core.get(key[0], key[1]) is None:
-            return
+        """A put's TTL replaces the key's (None: no expiry), as the SQL stores do."""
         if ttl is None:
             self._expiry.pop(key, None)
         else:
             self._expiry[key] = (now + float(ttl) * 60.0, float(ttl))
 
-    def _key_changed(self, key: _Key, paths: IndexPaths | None, outcome: _Outcome) -> None:
-        """Bring the local indexes up to date after the core changed `key`."""
+    def _key_changed(
+        self, key: _Key, paths: IndexPaths | None, outcome: _Outcome, *, exists: bool = False
+    ) -> None:
+        """Bring the local indexes up to date after the core changed `key`.
+
+        `exists=True`: the caller knows the key is live (it just put it).
+        """
         namespace, name = key
-        stored = self._core.get(namespace, name)
-        if stored is None:
+        self._cache.pop(key, None)
+        if not exists and self._read(key) is None:
             keys = self._keys.get(namespace)
             if keys is not None:
                 keys.pop(name, None)  # an emptied namespace keeps its place, as InMemoryStore
@@ -843,11 +932,16 @@ class _StoreBase(BaseStore):
             self._vectors.pop(key, None)
             self._expiry.pop(key, None)
             return
-        self._keys.setdefault(namespace, {})[name] = None
+        keys = self._keys.get(namespace)
+        if keys is None:
+            self._keys[namespace] = {name: None}
+        elif name not in keys:
+            keys[name] = None
         self._next_seq += 1
         self._seq[key] = self._next_seq
         if paths:
-            texts = texts_to_embed(stored.value, paths)
+            stored = self._read(key)
+            texts = texts_to_embed(stored.value, paths) if stored is not None else []
             if texts:
                 outcome.embed.append(_EmbedJob(key, self._next_seq, texts))
 

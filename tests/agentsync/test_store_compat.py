@@ -67,6 +67,15 @@ def test_put_then_get_returns_an_item_with_the_value(api: Api) -> None:
     assert item.dict()["namespace"] == ["users", "u1"]
 
 
+def test_an_empty_dict_is_a_live_item(api: Api) -> None:
+    api.put(("ns",), "empty", {})
+    assert api.get(("ns",), "empty").value == {}
+    assert [r.key for r in api.search(("ns",))] == ["empty"]
+    api.put(("ns",), "shrunk", {"a": 1})
+    api.put(("ns",), "shrunk", {})
+    assert api.get(("ns",), "shrunk").value == {}
+
+
 def test_get_of_a_missing_key_is_none(api: Api) -> None:
     assert api.get(("nothing",), "here") is None
     api.put(("ns",), "a", {"x": 1})
