@@ -126,6 +126,10 @@ class ActingFrame:
     turn: Turn | None
     outer: tuple[Turn, ...]
     """Turns of the enclosing blocks on the same store: they see this block's writes."""
+    task_key: str | None = None
+    """The LangGraph task the block was entered in (None: outside a graph). A block
+    names the agent only in its own task: a graph run inside an `acting_as` block still
+    attributes each node's writes to the node."""
 
 
 _frames: contextvars.ContextVar[Mapping[int, tuple[ActingFrame, ...]] | None] = (

@@ -225,14 +225,16 @@ class ActingAs:
             raise RuntimeError("this acting_as block is already active; call acting_as() again")
         store = self._store
         outer = current_frame(store._token)
+        task = graph_task()
         turn: Turn | None = None
-        if graph_task() is None:
+        outer_turns: tuple[Turn, ...] = ()
+        if task is None:
             with store._lock:
                 turn = store._core.begin_turn()
-        outer_turns: tuple[Turn, ...] = ()
-        if outer is not None:
-            outer_turns = outer.outer if outer.turn is None else (*outer.outer, outer.turn)
-        self._token = push_frame(store._token, ActingFrame(self._agent, turn, outer_turns))
+            if outer is not None and outer.task_key is None:
+                outer_turns = outer.outer if outer.turn is None else (*outer.outer, outer.turn)
+        frame = ActingFrame(self._agent, turn, outer_turns, task.key if task else None)
+        self._token = push_frame(store._token, frame)
         return self
 
     def __exit__(
@@ -747,16 +749,19 @@ class _StoreBase(BaseStore):
         self._tasks.purge()
         if task is not None:
             turn, ancestors = self._tasks.turn_for(task)
-            return _Writer(frame.agent if frame else task.node, turn, ancestors)
-        if frame is not None:
+            if frame is not None and frame.task_key is None and frame.turn is not None:
+                # a graph run inside an acting_as block: the block sees what the run wrote
+                ancestors = (*frame.outer, frame.turn, *ancestors)
+            return _Writer(self._agent_now(task, frame), turn, ancestors)
+        if frame is not None and frame.task_key is None:
             return _Writer(frame.agent, frame.turn, frame.outer)
         return _NOBODY
 
     def _agent_now(self, task: GraphTask | None, frame: ActingFrame | None) -> str:
+        if task is not None:
+            return frame.agent if frame is not None and frame.task_key == task.key else task.node
         if frame is not None:
             return frame.agent
-        if task is not None:
-            return task.node
         return ANONYMOUS
 
     def _note_read(self, writer: _Writer, key: _Key) -> None:

@@ -605,3 +605,21 @@ def test_batch_ops_from_threads_do_not_interleave_badly(factory: StoreFactory) -
     for t in threads:
         t.join()
     assert len(store.search(NS, limit=1000)) == 200
+
+
+@pytest.mark.postgres
+def test_replicas_sharing_a_postgres_log_converge(postgres_dsn: str) -> None:
+    with SyncedStore(dsn=postgres_dsn) as one, SyncedStore(dsn=postgres_dsn) as two:
+        agents_one = Agents(one, "alice")
+        agents_two = Agents(two, "bob")
+        agents_one("alice", "put", NS, "k", {"status": "approved", "tags": ["a"]})
+        agents_two("bob", "put", NS, "k", {"status": "rejected", "tags": ["b"]})
+        one.sync()
+        two.sync()
+        assert one.get(NS, "k").value == two.get(NS, "k").value
+        assert sorted(one.get(NS, "k").value["tags"]) == ["a", "b"]
+        assert [e.field for e in one.escalations()] == [e.field for e in two.escalations()]
+        assert [e.field for e in one.escalations()] == ["status"]
+    with SyncedStore(dsn=postgres_dsn) as three:
+        assert sorted(three.get(NS, "k").value["tags"]) == ["a", "b"]
+        assert len(three.escalations()) == 1

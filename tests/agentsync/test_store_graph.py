@@ -373,6 +373,19 @@ def test_node_names_are_the_agents_and_acting_as_overrides(factory: StoreFactory
     assert store.stats()["anonymous_writes"] == 0
 
 
+def test_a_graph_run_inside_acting_as_still_names_the_nodes(factory: StoreFactory) -> None:
+    store = factory()
+    graph = fan({"a": writer("a", {"v": 1}, key="a"), "b": writer("b", {"v": 1}, key="b")})
+    with store.acting_as("orchestrator"):
+        graph.compile(store=store).invoke({"log": []})
+        store.put(NS, "c", {"v": 1})
+        store.put(NS, "a", {"v": 2})  # the block has seen what the run wrote
+    assert store.escalations() == []
+    assert [r.agent_id for r in store.history(NS, "a")] == ["a", "orchestrator"]
+    assert [r.agent_id for r in store.history(NS, "b")] == ["b"]
+    assert [r.agent_id for r in store.history(NS, "c")] == ["orchestrator"]
+
+
 # -- memory -------------------------------------------------------------------------------------
 
 
