@@ -61,6 +61,8 @@ _TASK_ID: Final = "__pregel_task_id"
 _SEND: Final = "__pregel_send"
 _CHECKPOINT_NS: Final = "checkpoint_ns"
 _CHECKPOINT_MAP: Final = "checkpoint_map"
+_CALL: Final = "__pregel_call"
+_READ: Final = "__pregel_read"
 
 
 # --------------------------------------------------------------------------------------
@@ -78,6 +80,9 @@ class GraphTask:
     checkpoint_map: Mapping[str, str]
     anchor: object | None
     """An object that lives exactly as long as the task (its write buffer), if any."""
+    run: int | None = None
+    """Identity of the Pregel loop running the task (one per invocation of a graph or
+    subgraph): a resumed run re-creates tasks with the same ids in a new loop."""
 
 
 def graph_task() -> GraphTask | None:
@@ -106,7 +111,25 @@ def graph_task() -> GraphTask | None:
         step=step if isinstance(step, int) else -1,
         checkpoint_map=cmap if isinstance(cmap, Mapping) else {},
         anchor=getattr(send, "__self__", None),
+        run=_run_identity(configurable),
     )
+
+
+def _run_identity(configurable: Mapping[str, Any]) -> int | None:
+    """id() of the Pregel loop (kept alive by the task's config while the task lives)."""
+    keywords = getattr(configurable.get(_CALL), "keywords", None)
+    if isinstance(keywords, Mapping):
+        loop = getattr(keywords.get("schedule_task"), "__self__", None)
+        if loop is not None:
+            return id(loop)
+    args = getattr(configurable.get(_READ), "args", ())
+    if isinstance(args, tuple) and len(args) > 1 and isinstance(args[1], dict):
+        return id(args[1])  # the loop's channels
+    return None
+
+
+def _other_run(known: int | None, current: int | None) -> bool:
+    return known is not None and current is not None and known != current
 
 
 def _segment_node(segment: str) -> str:
@@ -172,6 +195,7 @@ class _Group:
     key: tuple[str, str]
     base: Turn
     members: int = 0
+    run: int | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -182,6 +206,7 @@ class _TaskView:
     ancestors: tuple[Turn, ...]
     anchored: bool
     node: str = ""
+    run: int | None = None
     finalizer: weakref.finalize[Any, Any] | None = field(default=None, repr=False)
 
 
@@ -221,8 +246,12 @@ class TaskTurns:
         """The task's turn and the turns of its enclosing tasks (outermost first)."""
         self.purge()
         view = self._tasks.get(task.key)
+        if view is not None and _other_run(view.run, task.run):
+            # the same task id in a new loop: a run resumed after an interrupt or error
+            self._drop(task.key, reason="finished")
+            view = None
         if view is None:
-            view = self._create(task.key, task.node, task.checkpoint_map, task.anchor)
+            view = self._create(task.key, task.node, task.checkpoint_map, task.anchor, run=task.run)
         else:
             self._tasks.move_to_end(task.key)
             self._touch_ancestors(task.key)
@@ -232,7 +261,13 @@ class TaskTurns:
 
     # -- internals ---------------------------------------------------------------------
     def _create(
-        self, key: str, node: str, cmap: Mapping[str, str], anchor: object | None
+        self,
+        key: str,
+        node: str,
+        cmap: Mapping[str, str],
+        anchor: object | None,
+        *,
+        run: int | None = None,
     ) -> _TaskView:
         parent_key = key.rpartition(_NS_SEP)[0]
         parent: _TaskView | None = None
@@ -244,13 +279,20 @@ class TaskTurns:
                 self._tasks.move_to_end(parent_key)
         group_key = (parent_key, str(cmap.get(parent_key, "")))
         group = self._groups.get(group_key)
+        if group is not None and _other_run(group.run, run):
+            del self._groups[group_key]  # its tasks keep their views until LangGraph frees them
+            group = None
         if group is None:
             base = self._begin_turn() if parent is None else self._fork(parent.turn)
-            group = _Group(group_key, base)
+            group = _Group(group_key, base, run=run)
             self._groups[group_key] = group
+        elif group.run is None:
+            group.run = run
         group.members += 1
         ancestors = () if parent is None else (*parent.ancestors, parent.turn)
-        view = _TaskView(key, group, self._fork(group.base), ancestors, anchored=False, node=node)
+        view = _TaskView(
+            key, group, self._fork(group.base), ancestors, anchored=False, node=node, run=run
+        )
         self._tasks[key] = view
         self._unanchored[key] = None
         if anchor is not None:

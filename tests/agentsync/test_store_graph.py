@@ -17,7 +17,7 @@ from langgraph.config import get_store
 from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import BaseStore
-from langgraph.types import Send
+from langgraph.types import Command, Send, interrupt
 from store_support import SYNCED, StoreFactory
 
 NS = ("shared",)
@@ -220,6 +220,30 @@ def test_checkpointer_threads_and_resumed_runs(factory: StoreFactory) -> None:
     solo.invoke({"log": []}, {"configurable": {"thread_id": "t1"}})
     solo.invoke({"log": []}, {"configurable": {"thread_id": "t1"}})
     assert store.get(NS, "plan").value == {"status": "final"}
+    assert store.escalations() == []
+
+
+def test_a_node_resumed_after_an_interrupt_has_seen_its_siblings(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+
+    def a(state: State) -> State:
+        decision = interrupt("approve?")
+        get_store().put(NS, "plan", {"status": decision})
+        return {"log": ["a"]}
+
+    graph = fan({"a": a, "b": writer("b", {"status": "b-was-here"})}).compile(
+        store=store, checkpointer=InMemorySaver()
+    )
+    config: Any = {"configurable": {"thread_id": "t"}}
+    gc.disable()  # keep the interrupted run's task objects alive: must not matter
+    try:
+        graph.invoke({"log": []}, config)
+        assert store.get(NS, "plan").value == {"status": "b-was-here"}
+        graph.invoke(Command(resume="approved"), config)
+    finally:
+        gc.enable()
+    assert store.get(NS, "plan").value == {"status": "approved"}
     assert store.escalations() == []
 
 
