@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import enum
 import inspect
 import threading
 import time
@@ -152,6 +153,14 @@ class _Writer:
 
 
 _NOBODY: Final = _Writer(ANONYMOUS, None, ())
+
+
+class _Slow(enum.Enum):
+    SLOW = "slow"
+
+
+_SLOW: Final = _Slow.SLOW
+"""`_get_fast` says: take the general path."""
 
 
 def _copy_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -355,7 +364,12 @@ class _StoreBase(BaseStore):
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         if type(ops) is list and len(ops) == 1 and type(ops[0]) is GetOp:
-            return [self._get_one(ops[0])]  # BaseStore.get: the hot read path
+            found = self._get_fast(ops[0])  # BaseStore.get: the hot read path
+            if not isinstance(found, _Slow):
+                return [found]
+        return self._batch(ops)
+
+    def _batch(self, ops: Iterable[Op]) -> list[Result]:
         plan = self._plan(ops)
         queries = self._embed_queries(plan)
         outcome = self._apply(plan, queries, graph_task(), current_frame(self._token))
@@ -365,7 +379,12 @@ class _StoreBase(BaseStore):
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         if type(ops) is list and len(ops) == 1 and type(ops[0]) is GetOp:
-            return [self._get_one(ops[0])]
+            found = self._get_fast(ops[0])
+            if not isinstance(found, _Slow):
+                return [found]
+        return await self._abatch(ops)
+
+    async def _abatch(self, ops: Iterable[Op]) -> list[Result]:
         plan = self._plan(ops)
         queries = await self._aembed_queries(plan)
         task, frame = graph_task(), current_frame(self._token)
@@ -381,13 +400,23 @@ class _StoreBase(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """As `BaseStore.get` (validated once, then straight to the read path)."""
-        return self._get_one(GetOp(namespace, str(key), self._refresh(refresh_ttl)))
+        op = GetOp(namespace, str(key), self._refresh(refresh_ttl))
+        found = self._get_fast(op)
+        if isinstance(found, _Slow):
+            result = self._batch([op])[0]
+            return result if isinstance(result, Item) else None
+        return found
 
     async def aget(
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """As `BaseStore.aget`."""
-        return self._get_one(GetOp(namespace, str(key), self._refresh(refresh_ttl)))
+        op = GetOp(namespace, str(key), self._refresh(refresh_ttl))
+        found = self._get_fast(op)
+        if isinstance(found, _Slow):
+            result = (await self._abatch([op]))[0]
+            return result if isinstance(result, Item) else None
+        return found
 
     def _refresh(self, refresh_ttl: bool | None) -> bool:
         if refresh_ttl is not None:
@@ -722,8 +751,8 @@ class _StoreBase(BaseStore):
                 self._write_locked(namespace, key, put, writer, now, outcome)
         return outcome
 
-    def _get_one(self, op: GetOp) -> Item | None:
-        """`_apply` for a batch of one GetOp, minus the general bookkeeping."""
+    def _get_fast(self, op: GetOp) -> Item | _Slow | None:
+        """A batch of one GetOp without the general bookkeeping, when none is due."""
         namespace = op.namespace
         for label in namespace:
             if type(label) is not str or not label or "." in label or "\x00" in label:
@@ -733,17 +762,10 @@ class _StoreBase(BaseStore):
         with self._lock:
             if self._closed:
                 raise AgentSyncError("store is closed")
-            simple = not (self._woken or self._tasks.pending or self.ttl_config is not None)
-            if simple:
-                writer = _NOBODY if task is None and frame is None else self._writer(task, frame)
-                return self._get_locked(op, writer, 0.0)
-        # rare: the general path pulls, purges and sweeps as needed
-        outcome = self._apply(_Plan(1, gets=[(0, op)]), {}, task, frame)
-        self._embed_written(outcome.embed)
-        self._settle(outcome.escalations)
-        result = outcome.results[0]
-        assert result is None or isinstance(result, Item)
-        return result
+            if self._woken or self._tasks.pending or self.ttl_config is not None:
+                return _SLOW  # the general path pulls, purges and sweeps as needed
+            writer = _NOBODY if task is None and frame is None else self._writer(task, frame)
+            return self._get_locked(op, writer, 0.0)
 
     def _writer(self, task: GraphTask | None, frame: ActingFrame | None) -> _Writer:
         self._tasks.purge()
