@@ -348,6 +348,7 @@ class _StoreBase(BaseStore):
         self._sweeper_stop = threading.Event()
         # persistence
         self._log: _UpdateLog | None = None
+        self._unlogged_since: bytes | None = None
         self._woken = False
         self._closed = False
         if path is not None or dsn is not None:
@@ -983,11 +984,23 @@ class _StoreBase(BaseStore):
             outcome.escalations.append(esc)
 
     def _persist(self, before: bytes | None, namespace: Namespace, key: str, agent: str) -> None:
+        """Append what this write added to the durable log before the write returns.
+
+        If an append fails, the write stays applied in memory and the caller gets the
+        error; the next append starts from the last durable version, so it carries the
+        failed write too.
+        """
         if self._log is None or before is None:
             return
-        self._log.append(
-            self._core.export_updates(before), namespace=namespace, key=key, agent=agent
-        )
+        since = self._unlogged_since if self._unlogged_since is not None else before
+        try:
+            self._log.append(
+                self._core.export_updates(since), namespace=namespace, key=key, agent=agent
+            )
+        except BaseException:
+            self._unlogged_since = since
+            raise
+        self._unlogged_since = None
         self._log.maybe_compact(self._core.export_snapshot)
 
     # == imports, pulls, sweeps, resolutions (all under the lock) =======================

@@ -623,3 +623,62 @@ def test_replicas_sharing_a_postgres_log_converge(postgres_dsn: str) -> None:
     with SyncedStore(dsn=postgres_dsn) as three:
         assert sorted(three.get(NS, "k").value["tags"]) == ["a", "b"]
         assert len(three.escalations()) == 1
+
+
+class FlakyLog:
+    """An update log whose next append fails once, like a disk or server hiccup."""
+
+    def __init__(self) -> None:
+        self.blobs: list[bytes] = []
+        self.fail_next = False
+
+    def load(self) -> list[bytes]:
+        return []
+
+    def append(self, blob: bytes, *, namespace: Any, key: str, agent: str) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("disk full")
+        self.blobs.append(blob)
+
+    def maybe_compact(self, snapshot: Any) -> bool:
+        return False
+
+    def fetch_new(self) -> list[bytes]:
+        return []
+
+    def start_listener(self, wake: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_failed_append_is_carried_by_the_next_one(factory: StoreFactory) -> None:
+    store = factory()
+    log = FlakyLog()
+    store._log = log
+    store.put(NS, "a", {"v": 1})
+    log.fail_next = True
+    with pytest.raises(OSError, match="disk full"):
+        store.put(NS, "b", {"v": 2})
+    store.put(NS, "c", {"v": 3})
+    replay = factory()
+    for blob in log.blobs:
+        replay.import_updates(blob)
+    assert {r.key for r in replay.search(NS)} == {"a", "b", "c"}
+
+
+def test_async_writes_reach_the_durable_log(factory: StoreFactory, tmp_path: Path) -> None:
+    path = str(tmp_path / "async.db")
+
+    async def main() -> None:
+        async with factory(path=path) as store:
+            await store.aput(NS, "k", {"v": 1})
+            await store.adelete(NS, "k")
+            await store.aput(NS, "j", {"v": 2})
+
+    asyncio.run(main())
+    with factory(path=path) as reopened:
+        assert reopened.get(NS, "k") is None
+        assert reopened.get(NS, "j").value == {"v": 2}
