@@ -355,11 +355,15 @@ class _StoreBase(BaseStore):
             from ._persistence import open_log
 
             self._log = updates = open_log(path=path, dsn=dsn)
-            with self._lock:
-                for blob in updates.load():
-                    # our own history: its conflicts are not new, so nothing fires
-                    self._absorb(self._core.import_updates(blob), collect=False)
-            updates.start_listener(self._wake)
+            try:
+                with self._lock:
+                    for blob in updates.load():
+                        # our own history: its conflicts are not new, so nothing fires
+                        self._absorb(self._core.import_updates(blob), collect=False)
+                updates.start_listener(self._wake)
+            except BaseException:
+                updates.close()
+                raise
 
     # == LangGraph BaseStore ============================================================
 

@@ -682,3 +682,24 @@ def test_async_writes_reach_the_durable_log(factory: StoreFactory, tmp_path: Pat
     with factory(path=path) as reopened:
         assert reopened.get(NS, "k") is None
         assert reopened.get(NS, "j").value == {"v": 2}
+
+
+def test_async_resolver_from_sync_calls_inside_a_running_loop(factory: StoreFactory) -> None:
+    async def pick(esc: Escalation) -> Any:
+        await asyncio.sleep(0)
+        return "approved"
+
+    fired: list[str] = []
+
+    async def callback(esc: Escalation) -> None:
+        fired.append(esc.field)
+
+    store = factory(resolver=pick)
+    store.on_escalation(callback)
+
+    async def main() -> None:
+        _conflict(store)  # sync API while this thread runs an event loop
+
+    asyncio.run(main())
+    assert fired == ["status"]
+    assert store.get(NS, "plan").value["status"] == "approved"

@@ -247,6 +247,35 @@ def test_a_node_resumed_after_an_interrupt_has_seen_its_siblings(factory: StoreF
     assert store.escalations() == []
 
 
+def test_async_run_with_a_checkpointer(factory: StoreFactory) -> None:
+    store = factory()
+    seed(store)
+    graph = fan({"a": awriter("a", A_VALUE), "b": awriter("b", B_VALUE)}).compile(
+        store=store, checkpointer=InMemorySaver()
+    )
+    asyncio.run(graph.ainvoke({"log": []}, {"configurable": {"thread_id": "t"}}))
+    assert_merged_and_escalated(store, {"a", "b"})
+
+
+def test_a_resolver_settles_inside_the_run(factory: StoreFactory) -> None:
+    async def prefer_approved(esc: Any) -> Any:
+        return "approved" if "approved" in [c.value for c in esc.contenders] else None
+
+    store = factory(resolver=prefer_approved)
+    seed(store)
+    seen_by_judge: list[str] = []
+
+    def judge(state: State) -> State:
+        seen_by_judge.append(get_store().get(NS, "plan").value["status"])
+        return {"log": ["judge"]}
+
+    graph = fan({"a": awriter("a", A_VALUE), "b": awriter("b", B_VALUE)}, then={"judge": judge})
+    asyncio.run(graph.compile(store=store).ainvoke({"log": []}))
+    assert seen_by_judge == ["approved"]
+    assert store.escalations() == []
+    assert store.history(NS, "plan")[-1].agent_id == "resolver:prefer_approved"
+
+
 # -- Send fan-out ---------------------------------------------------------------------------
 
 
