@@ -196,6 +196,26 @@ def test_a_later_node_that_writes_the_field_settles_the_conflict(factory: StoreF
     assert store.history(NS, "plan")[-1].agent_id == "judge"
 
 
+def test_a_later_read_modify_write_of_other_fields_keeps_the_conflict_open(
+    factory: StoreFactory,
+) -> None:
+    store = factory()
+    seed(store)
+
+    def editor(state: State) -> State:
+        value = get_store().get(NS, "plan").value
+        get_store().put(NS, "plan", {**value, "editor": "was here"})
+        return {"log": ["editor"]}
+
+    graph = fan({"a": writer("a", A_VALUE), "b": writer("b", B_VALUE)}, then={"editor": editor})
+    graph.compile(store=store).invoke({"log": []})
+    value = store.get(NS, "plan").value
+    assert value["editor"] == "was here"
+    assert value["status"] == "<escalated:status>"
+    [esc] = store.escalations()
+    assert {c.value for c in esc.contenders} == {"approved", "rejected"}
+
+
 def test_repeated_runs_are_sequential(factory: StoreFactory) -> None:
     store = factory()
     graph = fan({"a": writer("a", {"status": "one"})}).compile(store=store)
