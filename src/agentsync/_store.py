@@ -180,6 +180,17 @@ def _copy_list(value: list[Any]) -> list[Any]:
     return out
 
 
+def _item(value: dict[str, Any], key: str, namespace: Namespace, cached: _Cached) -> Item:
+    """`Item(...)` without its constructor's parsing of string timestamps (a hot path)."""
+    item = Item.__new__(Item)
+    item.value = value
+    item.key = key
+    item.namespace = namespace
+    item.created_at = cached.created_at
+    item.updated_at = cached.updated_at
+    return item
+
+
 def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
@@ -836,13 +847,7 @@ class _StoreBase(BaseStore):
                 return None
             if op.refresh_ttl:
                 self._refresh_ttl(key, now)
-        return Item(
-            value=_copy_json(cached.value),
-            key=op.key,
-            namespace=key[0],
-            created_at=cached.created_at,
-            updated_at=cached.updated_at,
-        )
+        return _item(_copy_json(cached.value), op.key, key[0], cached)
 
     def _search_locked(
         self, op: SearchOp, queries: dict[str, list[float]], writer: _Writer, now: float
