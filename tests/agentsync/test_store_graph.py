@@ -476,27 +476,41 @@ def test_views_of_finished_tasks_are_dropped(factory: StoreFactory) -> None:
 
 
 def test_concurrent_runs_on_threads_keep_their_own_supersteps(factory: StoreFactory) -> None:
+    """Runs overlap in time; each run's step 2 must have seen its own step 1 (a blind
+    overwrite, no escalation) and its step-1 nodes must merge (both fields kept)."""
     store = factory()
-    graph = fan(
-        {"a": writer("a", {"tags": ["a"]}, key="k"), "b": writer("b", {"tags": ["b"]}, key="k")}
-    )
-    compiled = graph.compile(store=store)
+
+    def step1(field: str) -> Callable[[State], State]:
+        def node(state: State) -> State:
+            get_store().put(NS, state["item"], {field: "step1", "status": field})
+            return {"log": [field]}
+
+        return node
+
+    def overwrite(state: State) -> State:
+        get_store().put(NS, state["item"], {"status": "final"})
+        return {"log": ["final"]}
+
+    compiled = fan({"a": step1("a"), "b": step1("b")}, then={"c": overwrite}).compile(store=store)
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
-    def run() -> None:
+    def run(t: int) -> None:
         try:
             barrier.wait()
-            for _ in range(5):
-                compiled.invoke({"log": []})
+            for r in range(5):
+                compiled.invoke({"log": [], "item": f"run{t}-{r}"})
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == []
-    assert sorted(store.get(NS, "k").value["tags"]) in (["a"], ["a", "b"], ["b"])
+    for t in range(4):
+        for r in range(5):
+            assert store.get(NS, f"run{t}-{r}").value == {"status": "final"}
     assert store.escalations() == []
+    assert store.stats()["escalations"] == 20  # each run's step 1: a and b concurrent
