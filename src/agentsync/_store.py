@@ -1286,7 +1286,9 @@ class SyncedStore(_StoreBase):
     Keyword arguments: `index` (semantic search, as InMemoryStore), `ttl` (TTLConfig, as
     the SQL stores), `schema` (declared field kinds), `resolver` (sync or async callable
     deciding escalations), `conflict_value` ("placeholder" or "provisional"), `path`
-    (durable SQLite log) or `dsn` (shared PostgreSQL log), `peer_id`.
+    (durable SQLite log) or `dsn` (shared PostgreSQL log), `peer_id`; `resolver_timeout`
+    (seconds an async resolver may take, default 60) and `clock` (wall-clock seconds for
+    timestamps and TTL; tests pass a fake one).
     """
 
 
