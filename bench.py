@@ -52,7 +52,7 @@ OUTCOME_STYLE = {
 OUTCOME_MEANING = {
     "auto_merged": "nothing to resolve, nothing lost",
     "escalated": "genuine conflicts flagged for a consumer, nothing lost",
-    "resolved": "a model decided the conflicts (one call each)",
+    "resolved": "a model decided the conflicts (model calls counted)",
     "corrupted": "a write was dropped or a conflict silently picked",
 }
 
@@ -133,7 +133,7 @@ def results_table(results: list[RunResult]) -> Table:
         ("conv ms", "right"),
         ("rounds", "right"),
         ("msg/w", "right"),
-        ("KB", "right"),
+        ("KB (x min)", "right"),
         ("p50/max ms", "right"),
         ("lost/writes", "right"),
         ("conflicts e/s/r/m/f", "center"),
@@ -163,7 +163,7 @@ def results_table(results: list[RunResult]) -> Table:
             _fmt(row["convergence_ms"]) if r.converged else "[red]never[/]",
             _fmt(row["rounds"], 1),
             _fmt(row["msgs_per_write"], 1),
-            _fmt(r.bytes / 1024, 1),
+            f"{_fmt(r.bytes / 1024, 1)} ({_fmt(r.bytes_ratio, 2)})",
             f"{_fmt(lat['p50'])}/{_fmt(lat['max'])}",
             f"{lost}/{r.writes}",
             conflicts,
@@ -183,7 +183,8 @@ def legend() -> str:
         lines.append(f"  [{OUTCOME_STYLE[outcome]}]{outcome}[/]: {meaning}")
     lines.append(
         "conflicts e/s/r/m/f: expected / escalated / resolved by a model / missed / false"
-        " escalations. attrib: every surviving write attributed to its agent."
+        " escalations. attrib: every surviving write attributed to its agent. x min: bytes"
+        " sent over the minimum (each write's delta once to every other replica, plus digests)."
     )
     lines.append(
         "Times are simulated (virtual clock) except wall ms; conv ms counts from the last"

@@ -312,11 +312,12 @@ def score(
             result.resolved += 1
             continue
         result.missed_conflicts += 1
-        shown = _canon(_path_value(reference.values.get((namespace, key)), path))
+        value = _path_value(reference.values.get((namespace, key)), path)
+        shown = None if value is _ABSENT else _canon(value)
         for w in conflict.contenders:
             if _canon(_setter_value(w, path)) != shown:
                 lost[w.index] = w
-        result.note(f"conflict on {key}.{'.'.join(path)} silently decided: {shown}")
+        result.note(f"conflict on {key}.{'.'.join(path)} silently decided: {_show(value)}")
     for state in states:
         for f in truth.fields:
             _check_field(f, state, result, lost)

@@ -100,6 +100,18 @@ class RunResult:
     sim_ms: float
     gossip_rounds: int
     """Anti-entropy rounds opened by all replicas together."""
+    payload_min_bytes: int
+    """Every write's own delta delivered once to every other replica: the least any
+    gossip could ship (before framing and digests)."""
+    digest_bytes: int
+    """Bytes of the anti-entropy openers (version digests)."""
+
+    @property
+    def bytes_ratio(self) -> float | None:
+        """Bytes sent over the minimum: every update delivered once to every other
+        replica, plus the digests (1.0 would be perfect)."""
+        floor = self.payload_min_bytes + self.digest_bytes
+        return self.bytes / floor if self.payload_min_bytes else None
 
     @property
     def verdict(self) -> Literal["PASS", "FAIL"]:
@@ -314,7 +326,7 @@ class _Simulation:
                 self.agents_done.is_set()
                 and self.faults_done.is_set()
                 and history.unstable == 0
-                and not any(a.down for a in self.actors)
+                and not any(a.down or a.arbitrating for a in self.actors)
                 and self._states_agree()
             ):
                 self.converged_at = max(history.all_stable_at() or 0.0, history.last_change_at)
@@ -393,6 +405,8 @@ async def simulate(scenario: Scenario, config: RunConfig) -> RunResult:
         network=net,
         sim_ms=(end - sim.start) * 1000,
         gossip_rounds=sum(a.stats.rounds for a in sim.actors),
+        payload_min_bytes=sum(w.update_bytes for w in history.writes) * (sim.n - 1),
+        digest_bytes=net.bytes_by_kind.get("SyncRequest", 0),
     )
     log.info(
         "run finished",

@@ -52,6 +52,8 @@ class WriteEvent:
     intents: tuple[Intent, ...]
     value: dict[str, JSON] | None
     """The full value put (None for a delete)."""
+    update_bytes: int = 0
+    """Size of the write's own delta: what delivering it to one more replica must cost."""
 
     def saw(self, other: WriteEvent) -> bool:
         return bool((self.held >> other.index) & 1)
@@ -92,6 +94,7 @@ class History:
         held: int,
         intents: tuple[Intent, ...],
         value: dict[str, JSON] | None,
+        update_bytes: int = 0,
     ) -> WriteEvent:
         if op_id in self.index_of:
             raise ValueError(f"op id {op_id!r} recorded twice")
@@ -106,6 +109,7 @@ class History:
             held=held,
             intents=intents,
             value=value,
+            update_bytes=update_bytes,
         )
         self.writes.append(event)
         self.index_of[op_id] = event.index

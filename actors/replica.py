@@ -96,6 +96,7 @@ class ReplicaActor:
         self.replica = make(0)
         self.stats = ReplicaStats()
         self.down = False
+        self.arbitrating = False
         self.incarnation = 0
         self.namespace = namespace
         self._make = make
@@ -247,12 +248,13 @@ class ReplicaActor:
         if planned is None:
             return
         value, intents = planned
-        before = replica.version() if self._gossip.eager else None
+        before = replica.version()
         op_id = replica.write(
             self.namespace, turn.key, value, agent=turn.agent.name, seen=turn.seen
         )
         if not op_id:
             return
+        delta = replica.export_updates(before)
         self._history.record_write(
             op_id,
             replica=self.index,
@@ -263,15 +265,20 @@ class ReplicaActor:
             held=turn.held,
             intents=intents,
             value=value,
+            update_bytes=len(delta),
         )
-        if before is not None:
-            self._rumor(replica.export_updates(before))
+        if self._gossip.eager:
+            self._rumor(delta)
         await self._arbitrate()
 
     async def _arbitrate(self) -> None:
         replica = self.replica
         before = replica.version() if self._gossip.eager else None
-        calls = await replica.arbitrate()
+        self.arbitrating = True  # a model may be thinking: the replica is not settled
+        try:
+            calls = await replica.arbitrate()
+        finally:
+            self.arbitrating = False
         if calls and before is not None:
             self._rumor(replica.export_updates(before))
 

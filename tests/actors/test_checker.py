@@ -256,3 +256,14 @@ def test_fingerprints_match_exactly_when_states_match() -> None:
     b = state({"n": {"a": 2, "b": 1}, "tags": ["x"]})
     c = state({"tags": ["x"], "n": {"a": 2, "b": 2}})
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+def test_a_conflict_whose_field_vanished_is_missed_and_both_contenders_lost() -> None:
+    run = Run()
+    a = run.write(0, "A", set_("status", "open"))
+    b = run.write(1, "B", set_("status", "done"))
+    run.deliver_all()
+    result = run.score(state({"other": 1}))
+    assert result.missed_conflicts == 1
+    assert result.lost_ops == [a.op_id, b.op_id]
+    assert "silently decided: nothing" in result.notes[0]
