@@ -1,7 +1,13 @@
-"""agentsync: shared memory for parallel agents that never silently loses a write."""
+"""agentsync: shared memory for parallel agents that never silently loses a write.
+
+`SyncedStore` / `AsyncSyncedStore` are drop-in LangGraph stores whose concurrent writes
+merge (Loro CRDT) instead of overwriting, are attributed to the agent that made them, and
+escalate genuine conflicts instead of silently picking a winner.
+"""
 
 from __future__ import annotations
 
+from ._core import ConflictValue, Schema
 from ._errors import (
     AgentSyncError,
     CorruptUpdateError,
@@ -10,25 +16,69 @@ from ._errors import (
     ScenarioError,
     SchemaError,
 )
+from ._persistence import LogEntry, PostgresLog, SqliteLog, UpdateLog, open_log
+from ._resolvers import (
+    UNDECIDED,
+    AnthropicResolver,
+    Decision,
+    OfflineResolver,
+    Resolver,
+    aresolve_with,
+    chain_resolvers,
+    custom_resolver,
+    prefer_agents,
+    prefer_values,
+    resolve_with,
+)
+from ._store import AsyncSyncedStore, SyncedStore
+from ._strategies import STRATEGIES, make_replica
 from ._strategy import StrategyCounters, StrategyReplica
 from ._types import JSON, Contender, Escalation, FieldKind, Namespace, WriteRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
+    # stores
+    "SyncedStore",
+    "AsyncSyncedStore",
+    # values, conflicts, provenance
+    "JSON",
+    "Namespace",
+    "FieldKind",
+    "Schema",
+    "ConflictValue",
+    "Contender",
+    "Escalation",
+    "WriteRecord",
+    # resolvers
+    "Resolver",
+    "Decision",
+    "UNDECIDED",
+    "AnthropicResolver",
+    "OfflineResolver",
+    "prefer_agents",
+    "prefer_values",
+    "custom_resolver",
+    "chain_resolvers",
+    "resolve_with",
+    "aresolve_with",
+    # strategies (the simulator's interface)
+    "STRATEGIES",
+    "StrategyReplica",
+    "StrategyCounters",
+    "make_replica",
+    # durable logs
+    "UpdateLog",
+    "LogEntry",
+    "SqliteLog",
+    "PostgresLog",
+    "open_log",
+    # errors
     "AgentSyncError",
     "CorruptUpdateError",
     "PersistenceError",
     "ResolverError",
     "ScenarioError",
     "SchemaError",
-    "StrategyCounters",
-    "StrategyReplica",
-    "JSON",
-    "Contender",
-    "Escalation",
-    "FieldKind",
-    "Namespace",
-    "WriteRecord",
     "__version__",
 ]
