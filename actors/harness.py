@@ -26,7 +26,7 @@ from .agent import Agent
 from .checker import ReplicaState, Score, expectation_failures, ground_truth, score
 from .history import History
 from .network import Network, NetworkStats
-from .replica import GossipSettings, ReplicaActor
+from .replica import GossipSettings, ReplicaActor, spanning_tree
 from .scenario import ExpectSpec, Scenario
 
 __all__ = ["ROW_KEYS", "RunConfig", "RunResult", "run_scenario", "simulate"]
@@ -177,18 +177,6 @@ def _rss_kb() -> int:
     return resident * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def _tree(replicas: int, degree: int, rng: random.Random) -> list[list[int]]:
-    """Neighbours of each replica in a random `degree`-ary spanning tree."""
-    order = list(range(replicas))
-    rng.shuffle(order)
-    neighbours: list[list[int]] = [[] for _ in range(replicas)]
-    for position in range(1, replicas):
-        child, parent = order[position], order[(position - 1) // degree]
-        neighbours[child].append(parent)
-        neighbours[parent].append(child)
-    return neighbours
-
-
 class _Simulation:
     def __init__(self, scenario: Scenario, config: RunConfig) -> None:
         self.scenario = scenario
@@ -214,7 +202,7 @@ class _Simulation:
             is_up=self._is_up,
         )
         tree = (
-            _tree(n, g.tree_degree, random.Random(f"{seed}/tree"))
+            spanning_tree(n, g.tree_degree, random.Random(f"{seed}/tree"))
             if g.eager
             else [[] for _ in range(n)]
         )
@@ -352,7 +340,8 @@ async def simulate(scenario: Scenario, config: RunConfig) -> RunResult:
     wall_ms = (time.perf_counter() - wall0) * 1000
     history = sim.history
     converged = sim.converged_at is not None
-    states = [ReplicaState.capture(a.replica) for a in sim.actors]
+    # attribution is judged on the first replica only (it is the costly part to read)
+    states = [ReplicaState.capture(a.replica, attribution=a.index == 0) for a in sim.actors]
     resolutions = sum(
         a.replica.counters.resolutions + sum(c.resolutions for c in a.stats.retired)
         for a in sim.actors

@@ -41,7 +41,7 @@ from .agent import Turn
 from .history import History
 from .network import Network
 
-__all__ = ["GossipSettings", "ReplicaActor", "ReplicaStats"]
+__all__ = ["GossipSettings", "ReplicaActor", "ReplicaStats", "spanning_tree"]
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,18 @@ _SEEN_RUMORS: Final = 1024
 duplicates (which arrive soon after the original) need catching."""
 
 Inbound = bytes | Turn
+
+
+def spanning_tree(replicas: int, degree: int, rng: random.Random) -> list[list[int]]:
+    """Neighbours of each replica in a random `degree`-ary spanning tree."""
+    order = list(range(replicas))
+    rng.shuffle(order)
+    neighbours: list[list[int]] = [[] for _ in range(replicas)]
+    for position in range(1, replicas):
+        child, parent = order[position], order[(position - 1) // degree]
+        neighbours[child].append(parent)
+        neighbours[parent].append(child)
+    return neighbours
 
 
 @dataclass(frozen=True, slots=True)

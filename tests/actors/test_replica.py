@@ -10,10 +10,9 @@ import anyio
 import pytest
 
 from actors.agent import Agent, Turn
-from actors.harness import _tree
 from actors.history import History
 from actors.network import Network
-from actors.replica import GossipSettings, ReplicaActor
+from actors.replica import GossipSettings, ReplicaActor, spanning_tree
 from actors.scenario import FieldSpec, Mix, NetworkSpec, WorkloadSpec
 from agentsync._strategies import make_replica
 from agentsync._wire import SyncPush, encode_message
@@ -50,7 +49,7 @@ class World:
             deliver=lambda dst, data: self.actors[dst].deliver(data),
             is_up=lambda i: not self.actors[i].down,
         )
-        tree = _tree(n, tree_degree, random.Random(2)) if eager else [[] for _ in range(n)]
+        tree = spanning_tree(n, tree_degree, random.Random(2)) if eager else [[] for _ in range(n)]
         gossip = GossipSettings(interval_s, 0.0, 1, eager, flush_s)
 
         def maker(i: int):  # type: ignore[no-untyped-def]
@@ -223,3 +222,18 @@ async def test_a_turn_records_what_its_writer_had_seen() -> None:
     first, second, third = world.history.writes
     assert not second.saw(first)
     assert third.saw(first) and not third.saw(second)
+
+
+@pytest.mark.parametrize(("n", "degree"), [(1, 3), (2, 1), (25, 24), (100, 4)])
+def test_the_eager_tree_spans_every_replica_without_cycles(n: int, degree: int) -> None:
+    tree = spanning_tree(n, degree, random.Random(n))
+    assert sum(len(peers) for peers in tree) == 2 * (n - 1)  # a tree has n-1 edges
+    assert all(i not in peers and len(peers) <= degree + 1 for i, peers in enumerate(tree))
+    reached, frontier = {0}, [0]
+    while frontier:
+        node = frontier.pop()
+        for peer in tree[node]:
+            if peer not in reached:
+                reached.add(peer)
+                frontier.append(peer)
+    assert reached == set(range(n))

@@ -4,6 +4,8 @@ import random
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentsync._errors import CorruptUpdateError
 from agentsync._lww import LwwReplica
@@ -156,3 +158,36 @@ def test_arbitrate_never_calls_a_model() -> None:
     assert anyio.run(r.arbitrate) == 0
     assert r.counters.model_calls == 0
     assert r.stats()["local_writes"] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # replica
+            st.sampled_from(["write", "delete", "sync"]),
+            st.sampled_from(["a", "b"]),  # field
+            st.integers(0, 3),  # value / sync target
+        ),
+        max_size=30,
+    )
+)
+def test_any_interleaving_of_writes_and_syncs_converges_after_a_full_exchange(
+    steps: list[tuple[int, str, str, int]],
+) -> None:
+    replicas = [replica(f"r{i}", i) for i in range(3)]
+    for who, action, field, n in steps:
+        r = replicas[who]
+        if action == "write":
+            current = r.read(NS, "k") or {}
+            r.write(NS, "k", {**current, field: n}, agent=f"A{who}")
+        elif action == "delete":
+            r.write(NS, "k", None, agent=f"A{who}")
+        else:
+            sync(r, replicas[n % 3])
+    for _ in range(2):
+        for src in replicas:
+            for dst in replicas:
+                sync(src, dst)
+    states = [(r.read(NS, "k"), r.version(), r.attribution()) for r in replicas]
+    assert states[0] == states[1] == states[2]
