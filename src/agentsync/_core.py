@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ _VERSION_DECODER: Final = msgspec.msgpack.Decoder(list[tuple[int, int]])
 _GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
 _SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
 _TEXT_SNAPSHOTS: Final = 16
+_NEVER: Final = 2**62  # an epoch no turn reaches
 
 
 # --------------------------------------------------------------------------------------
@@ -742,13 +744,17 @@ class Core:
         own edit on top of its base), which can differ from the merged text.
         """
         track = self._text_track(state, path)
-        if text is None:
-            text = str(self._doc.get_text(track.name).to_string())
-            if track.snapshots and track.snapshots[-1][3] == text and op is None:
-                return
-        if frontiers is None:
-            frontiers = self._doc.oplog_frontiers
-        track.snapshots.append((self._epoch, op or "", frontiers, text))
+        merged = str(self._doc.get_text(track.name).to_string())
+        if text is None and op is None and track.snapshots and track.snapshots[-1][3] == merged:
+            return
+        # what every writer that looks from now on sees: the merged text
+        believed_here = frontiers is None and text == merged  # its writer saw it all
+        owner = op or "" if believed_here else ""
+        track.snapshots.append((self._epoch, owner, self._doc.oplog_frontiers, merged))
+        if frontiers is not None and text is not None:
+            # what this op's own writer believes (its edit on its older base): for that
+            # writer only, so it is never visible by epoch
+            track.snapshots.append((_NEVER, op or "", frontiers, text))
         del track.snapshots[:-_TEXT_SNAPSHOTS]
 
     def _text_track(self, state: _KeyState, path: FieldPath) -> _TextTrack:
@@ -777,8 +783,10 @@ class Core:
                 if i == len(snapshots) - 1 and text == current:
                     return None
                 return frontiers, text
-        _, _, frontiers, text = snapshots[0]  # older than what we kept: the oldest we have
-        return frontiers, text
+        for epoch, _, frontiers, text in snapshots:  # older than what we kept: the oldest
+            if epoch != _NEVER:
+                return frontiers, text
+        return None
 
     def _write_text(
         self, state: _KeyState, path: FieldPath, new: str, visible: Visible, seen_any: bool
@@ -803,7 +811,7 @@ class Core:
         # the writer's base is an older version: edit a fork there and merge it back, so
         # edits it had not seen are kept (Loro merges the two like concurrent peers)
         fork = self._doc.fork_at(frontiers)
-        fork.get_text(track.name).update(new, use_refined_diff=False)
+        _edit_text(fork.get_text(track.name), base_text, new)
         fork.commit()
         self._doc.commit()
         self._doc.import_(fork.export(loro.ExportMode.Updates(self._doc.oplog_vv)))
@@ -1031,22 +1039,56 @@ def _parse_entry(eid: str, payload: Any) -> _Entry:
 
 
 def _edit_text(text: Any, old: str, new: str) -> None:
-    """Apply old -> new to a Loro text: an exact splice when the edit is one insertion or
-    one deletion (the common append), else Loro's own character diff."""
-    limit = min(len(old), len(new))
+    """Apply old -> new to a Loro text as a diff aligned to word boundaries.
+
+    Character-minimal diffs can anchor an insertion inside a word (`"ab.1"` -> `"ab.4 ab.1"`
+    shares the prefix `"ab."`); merged with a concurrent deletion of that word, the
+    insertion would survive inside deleted text and read as garble. Diffing whole words
+    (whitespace runs are words too) keeps concurrent edits intact and readable.
+    """
+    if old == new:
+        return
     start = 0
+    limit = min(len(old), len(new))
     while start < limit and old[start] == new[start]:
         start += 1
+    while not _at_word_boundary(old, start):
+        start -= 1
     end = 0
-    while end < limit - start and old[-1 - end] == new[-1 - end]:
+    limit -= start
+    while end < limit and old[-1 - end] == new[-1 - end]:
         end += 1
+    while end > 0 and not _at_word_boundary(old, len(old) - end):
+        end -= 1
     removed, inserted = len(old) - start - end, len(new) - start - end
-    if removed == 0:
+    if removed <= 0 and inserted > 0:
         text.insert(start, new[start : start + inserted])
-    elif inserted == 0:
+        return
+    if inserted <= 0 and removed > 0:
         text.delete(start, removed)
-    else:
-        text.update(new, use_refined_diff=False)
+        return
+    old_words = _WORDS.findall(old[start : len(old) - end])
+    new_words = _WORDS.findall(new[start : len(new) - end])
+    matcher = difflib.SequenceMatcher(None, old_words, new_words, autojunk=False)
+    offsets = [start]
+    for word in old_words:
+        offsets.append(offsets[-1] + len(word))
+    # apply from the end so earlier positions stay valid
+    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+        if tag == "equal":
+            continue
+        pos = offsets[i1]
+        if i2 > i1:
+            text.delete(pos, offsets[i2] - pos)
+        if j2 > j1:
+            text.insert(pos, "".join(new_words[j1:j2]))
+
+
+_WORDS: Final = re.compile(r"\s+|\S+")
+
+
+def _at_word_boundary(s: str, i: int) -> bool:
+    return i <= 0 or i >= len(s) or s[i - 1].isspace() != s[i].isspace()
 
 
 _DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

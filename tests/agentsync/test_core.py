@@ -427,3 +427,35 @@ def test_timestamps_follow_in_memory_store() -> None:
     a.put(NS, "k", {"v": 3}, agent="a", turn=None, now=40.0)
     stored = a.get(NS, "k")
     assert stored is not None and stored.created_at == 40.0
+
+
+# -- text edge cases found by the simulator -----------------------------------------------
+def test_text_insert_next_to_a_concurrently_deleted_word_stays_readable() -> None:
+    """A char-minimal diff would anchor "r5a0.4 " inside the word "r5a0.1", which the
+    other writer deletes: the insertion would read as garble."""
+    a, b = pair()
+    put(a, {"notes": "r5a0.1 r1a0.1 "})
+    sync(a, b)
+    put(a, {"notes": "r5a0.4 r5a0.1 r1a0.1 "}, agent="alice")
+    put(b, {"notes": "r1a0.1 "}, agent="bob")
+    sync(a, b)
+    assert value(a)["notes"] == value(b)["notes"] == "r5a0.4 r1a0.1 "
+
+
+def test_a_writers_own_text_view_does_not_leak_into_later_turns() -> None:
+    a, b = pair()
+    put(a, {"findings": "one two "})
+    sync(a, b)
+    t1 = b.begin_turn()
+    put(a, {"findings": "zero one two "}, agent="alice")
+    sync(a, b)
+    put(b, {"findings": "one two three ", "n": 1}, agent="bob", turn=t1)
+    sync(a, b)
+    put(a, {**value(a), "m": 1}, agent="alice")
+    sync(a, b)
+    t2 = b.begin_turn()
+    seen = value(b)
+    put(a, {**value(a), "m": 2}, agent="alice")  # the key changes after t2 began
+    sync(a, b)
+    put(b, {**seen, "n": 2}, agent="bob", turn=t2)  # text unchanged: must stay as it is
+    assert value(b)["findings"] == "zero one two three "
