@@ -318,15 +318,18 @@ def score(
             if _canon(_setter_value(w, path)) != shown:
                 lost[w.index] = w
         result.note(f"conflict on {key}.{'.'.join(path)} silently decided: {_show(value)}")
+    settled = _settled_by_model(truth, reference, agents) if resolutions else {}
+    result.resolved += len(settled)
     for state in states:
         for f in truth.fields:
-            _check_field(f, state, result, lost)
+            _check_field(f, state, result, lost, settled)
     result.writes_lost = len(lost)
     result.lost_ops = [lost[i].op_id for i in sorted(lost)]
     result.attribution_complete = all(
         f.contributors() <= _attributed(reference, f.namespace, f.key, f.path)
         for f in truth.fields
         if not (f.conflicted and (f.namespace, f.key, f.path) not in open_paths)
+        and (f.namespace, f.key, f.path) not in settled
     )
     if result.writes_lost or result.missed_conflicts or result.spurious:
         result.outcome = "corrupted"
@@ -337,6 +340,29 @@ def score(
     else:
         result.outcome = "auto_merged"
     return result
+
+
+def _settled_by_model(
+    truth: Truth, reference: ReplicaState, agents: set[str]
+) -> dict[tuple[Namespace, str, tuple[str, ...]], str]:
+    """Registers where a model's decision stands against an agent's write it had not seen.
+
+    A resolver's decision is itself a write; an agent that overwrote the conflict
+    meanwhile (having seen the contenders, not the decision) is concurrent with it, and a
+    strategy that settles that new conflict with a model has resolved it, not lost it.
+    The truth knows only agents' writes, so such a field shows a value attributed to a
+    non-agent. Returns field -> the canonical value the model chose.
+    """
+    out: dict[tuple[Namespace, str, tuple[str, ...]], str] = {}
+    for f in truth.fields:
+        if f.kind != "register" or f.conflicted or f.value is _ABSENT:
+            continue
+        value = _path_value(reference.values.get((f.namespace, f.key)), f.path)
+        if value is _ABSENT or _canon(value) == _canon(f.value):
+            continue
+        if _attributed(reference, f.namespace, f.key, f.path) - agents:
+            out[(f.namespace, f.key, f.path)] = _canon(value)
+    return out
 
 
 def _attributed(
@@ -350,13 +376,20 @@ def _attributed(
 
 
 def _check_field(
-    f: FieldTruth, state: ReplicaState, result: Score, lost: dict[int, WriteEvent]
+    f: FieldTruth,
+    state: ReplicaState,
+    result: Score,
+    lost: dict[int, WriteEvent],
+    settled: Mapping[tuple[Namespace, str, tuple[str, ...]], str],
 ) -> None:
     actual = _path_value(state.values.get((f.namespace, f.key)), f.path)
     where = f"{f.key}.{'.'.join(f.path)}"
     if f.kind == "register":
         if f.conflicted:
             return  # judged by escalation, not by the value shown
+        decided = settled.get((f.namespace, f.key, f.path))
+        if decided is not None and actual is not _ABSENT and _canon(actual) == decided:
+            return
         if f.value is not _ABSENT:
             if actual is _ABSENT or _canon(actual) != _canon(f.value):
                 for w in f.live:

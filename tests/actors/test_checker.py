@@ -267,3 +267,19 @@ def test_a_conflict_whose_field_vanished_is_missed_and_both_contenders_lost() ->
     assert result.missed_conflicts == 1
     assert result.lost_ops == [a.op_id, b.op_id]
     assert "silently decided: nothing" in result.notes[0]
+
+
+def test_a_model_decision_against_a_later_overwrite_is_resolved_only_when_a_model_acted() -> None:
+    run = Run()
+    run.write(0, "A", set_("status", "open"))
+    run.write(1, "B", set_("status", "done"))
+    run.deliver_all()
+    # B saw both contenders and settled it itself; the arbiter's decision crossed with it
+    run.write(1, "B", set_("status", "review"))
+    run.deliver_all()
+    decided = state({"status": "done"}, attribution={"status": ["resolver:offline"]})
+    by_model = run.score(decided, resolutions=2)
+    assert (by_model.writes_lost, by_model.resolved, by_model.outcome) == (0, 1, "resolved")
+    assert by_model.attribution_complete
+    no_model = run.score(decided)
+    assert no_model.writes_lost == 1 and no_model.outcome == "corrupted"
