@@ -23,7 +23,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import re
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -654,7 +653,8 @@ class Core:
     ) -> PutResult:
         doc = self._doc
         kid = state.kid
-        op = f"{self._peer}:{(doc.oplog_vv.get_last(self._peer) or -1) + 1}"
+        last = doc.oplog_vv.get_last(self._peer)  # inclusive; None before our first op
+        op = f"{self._peer}:{0 if last is None else last + 1}"
         if visible is _alive:
             self._materialize(state)
             view = state.live_view
@@ -1039,52 +1039,46 @@ def _parse_entry(eid: str, payload: Any) -> _Entry:
 
 
 def _edit_text(text: Any, old: str, new: str) -> None:
-    """Apply old -> new to a Loro text as a diff aligned to word boundaries.
+    """Apply old -> new to a Loro text as a character diff.
 
-    Character-minimal diffs can anchor an insertion inside a word (`"ab.1"` -> `"ab.4 ab.1"`
-    shares the prefix `"ab."`); merged with a concurrent deletion of that word, the
-    insertion would survive inside deleted text and read as garble. Diffing whole words
-    (whitespace runs are words too) keeps concurrent edits intact and readable.
+    A pure insertion or deletion is often ambiguous in position (`"ab.1"` -> `"ab.4 ab.1"`
+    can insert `"ab.4 "` at 0 or `"4 ab."` at 3). Among the equally minimal positions we
+    pick a word boundary, so that merged with a concurrent deletion of a neighbouring word
+    the edit stays whole and readable. Anything else goes to Loro's own diff.
     """
     if old == new:
         return
-    start = 0
-    limit = min(len(old), len(new))
-    while start < limit and old[start] == new[start]:
-        start += 1
-    while not _at_word_boundary(old, start):
-        start -= 1
-    end = 0
-    limit -= start
-    while end < limit and old[-1 - end] == new[-1 - end]:
-        end += 1
-    while end > 0 and not _at_word_boundary(old, len(old) - end):
-        end -= 1
-    removed, inserted = len(old) - start - end, len(new) - start - end
-    if removed <= 0 and inserted > 0:
-        text.insert(start, new[start : start + inserted])
-        return
-    if inserted <= 0 and removed > 0:
-        text.delete(start, removed)
-        return
-    old_words = _WORDS.findall(old[start : len(old) - end])
-    new_words = _WORDS.findall(new[start : len(new) - end])
-    matcher = difflib.SequenceMatcher(None, old_words, new_words, autojunk=False)
-    offsets = [start]
-    for word in old_words:
-        offsets.append(offsets[-1] + len(word))
-    # apply from the end so earlier positions stay valid
-    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
-        if tag == "equal":
-            continue
-        pos = offsets[i1]
-        if i2 > i1:
-            text.delete(pos, offsets[i2] - pos)
-        if j2 > j1:
-            text.insert(pos, "".join(new_words[j1:j2]))
+    n_old, n_new = len(old), len(new)
+    limit = min(n_old, n_new)
+    prefix = 0
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit and old[-1 - suffix] == new[-1 - suffix]:
+        suffix += 1
+    if n_new > n_old and prefix + suffix >= n_old:
+        size = n_new - n_old
+        at = _word_aligned(old, n_old - suffix, prefix, size=0)
+        text.insert(at, new[at : at + size])
+    elif n_new < n_old and prefix + suffix >= n_new:
+        size = n_old - n_new
+        at = _word_aligned(old, n_new - suffix, prefix, size=size)
+        text.delete(at, size)
+    else:
+        text.update(new, use_refined_diff=False)
 
 
-_WORDS: Final = re.compile(r"\s+|\S+")
+def _word_aligned(s: str, lo: int, hi: int, *, size: int) -> int:
+    """The latest position in [lo, hi] where an edit of `size` chars starts (and, for a
+    deletion, ends) on a word boundary; `hi` when there is none (e.g. unspaced text)."""
+    lo = max(lo, 0)
+    for at in range(hi, lo - 1, -1):
+        if _at_word_boundary(s, at) and _at_word_boundary(s, at + size):
+            return at
+    for at in range(hi, lo - 1, -1):
+        if _at_word_boundary(s, at):
+            return at
+    return hi
 
 
 def _at_word_boundary(s: str, i: int) -> bool:

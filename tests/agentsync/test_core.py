@@ -459,3 +459,15 @@ def test_a_writers_own_text_view_does_not_leak_into_later_turns() -> None:
     sync(a, b)
     put(b, {**seen, "n": 2}, agent="bob", turn=t2)  # text unchanged: must stay as it is
     assert value(b)["findings"] == "zero one two three "
+
+
+def test_op_ids_stay_unique_after_a_write_that_changed_nothing() -> None:
+    """A put equal to the stored value records a single op (counter 0 for a fresh peer);
+    the next write must not reuse its id."""
+    a, b = pair()
+    put(a, {"s": "x"})
+    sync(a, b)
+    first = put(b, {"s": "x"}, agent="b").op_id  # no change
+    second = put(b, {"s": "y"}, agent="b").op_id
+    assert first != second
+    assert [r.op_id for r in b.history(NS, "k")].count(second) == 1
