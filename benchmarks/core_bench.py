@@ -71,9 +71,18 @@ def main() -> None:
 
     print(f"history {args.writes} writes on one key, {window}-op windows")
     print(f"  write+read at history 100:    {early:8.1f} us")
-    print(f"  write+read at history {args.writes}: {late:8.1f} us   ratio {late / early:.2f}x (target <= 1.5x)")
-    print(f"  Core.put  {late_put:7.1f} us vs InMemoryStore.put {mem_put:5.1f} us: {late_put / mem_put:.1f}x (target <= 5x)")
-    print(f"  Core.get  {late_get:7.1f} us vs InMemoryStore.get {mem_get:5.1f} us: {late_get / mem_get:.1f}x (target <= 2x)")
+    print(
+        f"  write+read at history {args.writes}: {late:8.1f} us"
+        f"   ratio {late / early:.2f}x (target <= 1.5x)"
+    )
+    print(
+        f"  Core.put  {late_put:7.1f} us vs InMemoryStore.put {mem_put:5.1f} us:"
+        f" {late_put / mem_put:.1f}x (target <= 5x)"
+    )
+    print(
+        f"  Core.get  {late_get:7.1f} us vs InMemoryStore.get {mem_get:5.1f} us:"
+        f" {late_get / mem_get:.1f}x (target <= 2x)"
+    )
 
 
 if __name__ == "__main__":
