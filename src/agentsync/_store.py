@@ -360,6 +360,7 @@ class _StoreBase(BaseStore):
         # persistence
         self._log: _UpdateLog | None = None
         self._unlogged_since: bytes | None = None
+        self._defer_persist = False  # inside a multi-put batch: one append at the end
         self._woken = False
         self._closed = False
         if path is not None or dsn is not None:
@@ -763,9 +764,30 @@ class _StoreBase(BaseStore):
                 results[i] = self._search_locked(search, queries, writer, now)
             for i, listing in plan.lists:
                 results[i] = self._list_locked(listing, now)
+            if self._log is None or len(plan.puts) < 2:
+                for (namespace, key), put in plan.puts.items():
+                    self._write_locked(namespace, key, put, writer, now, outcome)
+            else:
+                self._write_batch_locked(plan, writer, now, outcome)
+        return outcome
+
+    def _write_batch_locked(
+        self, plan: _Plan, writer: _Writer, now: float, outcome: _Outcome
+    ) -> None:
+        """Several puts in one batch: one durable append (one fsync) for all of them."""
+        before = self._core.version()
+        self._defer_persist = True
+        try:
             for (namespace, key), put in plan.puts.items():
                 self._write_locked(namespace, key, put, writer, now, outcome)
-        return outcome
+        except BaseException:
+            if self._unlogged_since is None:
+                self._unlogged_since = before  # the next append carries what was applied
+            raise
+        finally:
+            self._defer_persist = False
+        namespace, key = next(iter(plan.puts))
+        self._persist(before, namespace, key, writer.agent)
 
     def _get_fast(self, op: GetOp) -> Item | _Slow | None:
         """A batch of one GetOp without the general bookkeeping, when none is due."""
@@ -914,7 +936,7 @@ class _StoreBase(BaseStore):
         now: float,
         outcome: _Outcome,
     ) -> None:
-        before = self._core.version() if self._log is not None else None
+        before = self._core.version() if self._log is not None and not self._defer_persist else None
         result: PutResult
         if op.value is None:
             self._keys.setdefault(namespace, {})  # as get: InMemoryStore makes the slot

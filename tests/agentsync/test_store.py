@@ -577,6 +577,25 @@ def test_a_durable_store_reopens_with_its_state(factory: StoreFactory, tmp_path:
         assert reopened.stats()["escalations"] == 0  # reloaded conflicts are not new
 
 
+def test_a_batch_of_puts_is_one_durable_append(factory: StoreFactory, tmp_path: Path) -> None:
+    import sqlite3
+
+    from langgraph.store.base import PutOp
+
+    path = str(tmp_path / "state.db")
+    with factory(path=path) as store:
+        store.put(("solo",), "k", {"v": 0})
+        store.batch([PutOp(("many",), f"k{i}", {"v": i}) for i in range(50)])
+    db = sqlite3.connect(path)  # the store holds the file exclusively until closed
+    try:
+        (rows,) = db.execute("SELECT count(*) FROM agentsync_updates").fetchone()
+    finally:
+        db.close()
+    assert rows == 2  # one for the single put, one for the whole batch
+    with factory(path=path) as reopened:
+        assert [reopened.get(("many",), f"k{i}").value["v"] for i in range(50)] == list(range(50))
+
+
 def test_a_closed_store_refuses_work(factory: StoreFactory) -> None:
     store = factory()
     store.close()
