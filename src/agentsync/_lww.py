@@ -14,7 +14,6 @@ ahead of a gap wait until the gap is filled, so the digest never overstates what
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import msgspec
 from ._errors import CorruptUpdateError
 from ._strategy import Seen, StrategyCounters
 from ._types import JSON, Escalation, Namespace
+from ._values import validate_value
 
 __all__ = ["LwwReplica"]
 
@@ -62,26 +62,6 @@ class _LwwSeen:
     """LWW ignores what a writer saw; the token only records the clock, for debugging."""
 
     clock: int
-
-
-def _check_json(value: object, path: str) -> None:
-    if value is None or isinstance(value, str | bool | int):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TypeError(f"field {path!r}: {value!r} is not a JSON number")
-        return
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_json(item, f"{path}[{i}]")
-        return
-    if isinstance(value, dict):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"field {path!r}: key {k!r} is not a str")
-            _check_json(item, f"{path}.{k}")
-        return
-    raise TypeError(f"field {path!r}: {type(value).__name__} is not JSON")
 
 
 def _copy(value: Any) -> Any:
@@ -134,10 +114,7 @@ class LwwReplica:
         else:
             if not isinstance(value, Mapping):
                 raise TypeError(f"value must be a dict, got {type(value).__name__}")
-            for name, item in value.items():
-                if not isinstance(name, str):
-                    raise TypeError(f"field names must be str, got {name!r}")
-                _check_json(item, name)
+            validate_value(dict(value))
             fields = {name: _copy(item) for name, item in value.items()}
             removed = tuple(sorted(f for f in live if f not in fields))
         self._seq += 1
@@ -212,9 +189,8 @@ class LwwReplica:
             if op.seq < 1 or op.clock < 1 or not op.origin:
                 raise CorruptUpdateError(f"malformed lww op {op.origin!r}#{op.seq}")
             try:
-                for name, value in op.fields.items():
-                    _check_json(value, name)
-            except TypeError as exc:
+                validate_value(op.fields)
+            except (TypeError, ValueError) as exc:
                 raise CorruptUpdateError(f"lww op {op.origin!r}#{op.seq}: {exc}") from exc
         applied: list[str] = []
         for op in incoming:

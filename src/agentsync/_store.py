@@ -1145,14 +1145,7 @@ class _StoreBase(BaseStore):
 
     def _settle(self, escalations: list[Escalation]) -> None:
         """Fire callbacks, then let the resolver decide each new conflict (sync API)."""
-        for esc in escalations:
-            for callback in list(self._callbacks):
-                try:
-                    result = callback(esc)
-                    if inspect.isawaitable(result):
-                        _run_blocking(result, None)
-                except Exception as exc:
-                    self._callback_failed(callback, esc, exc)
+        self._settle_callbacks_only(escalations)
         for esc in escalations:
             if not self._resolvable(esc):
                 continue
