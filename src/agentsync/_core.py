@@ -21,6 +21,7 @@ remembers the epoch at which its writer began (plus its own ops and its reads).
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import weakref
@@ -218,6 +219,10 @@ class Core:
         self._peer = int(self._doc.peer_id)
         self._dir = self._doc.get_map("dir")
         self._epoch = 0
+        # imports land in Loro's log at once but reach its state (and this cache) only
+        # when something reads: the oplog version the state last caught up at, else None
+        self._unsettled_since: Any = None
+        self._reported: set[str] = set()  # ops a deferred import already returned
         self._keys: dict[str, _KeyState] = {}
         self._turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         self._pathjson: dict[FieldPath, str] = {}
@@ -238,12 +243,14 @@ class Core:
     # -- turns (causality) ---------------------------------------------------------
     def begin_turn(self) -> Turn:
         """A writer that starts now has seen everything committed so far."""
+        self._settle()
         turn = Turn(epoch=self._epoch)
         self._turns.add(turn)
         return turn
 
     def note_read(self, turn: Turn, namespace: Namespace, key: str) -> None:
         """The writer of `turn` read this key: it has seen its current state."""
+        self._settle()
         turn.read_epochs[(namespace, key)] = self._epoch
 
     # -- writes --------------------------------------------------------------------
@@ -267,6 +274,7 @@ class Core:
         value = dict(value)
         declared = declared_kind(self._schema, namespace)
         plan = _plan_tree((), value, declared)  # raises SchemaError before any op
+        self._settle()
         state = self._state(namespace, key, create=True)
         assert state is not None  # create=True always yields a state
         visible = self._visibility(turn, namespace, key)
@@ -276,6 +284,7 @@ class Core:
         self, namespace: Namespace, key: str, *, agent: str, turn: Turn | None, now: float
     ) -> PutResult:
         """Remove everything `turn` had seen of the key (concurrent puts survive)."""
+        self._settle()
         state = self._state(namespace, key, create=False)
         if state is None:
             return PutResult(None, [])
@@ -285,6 +294,7 @@ class Core:
     def resolve(self, escalation: Escalation, value: Any, *, agent: str, now: float) -> PutResult:
         """Write `value` to the escalated field as a write that has seen every contender."""
         validate_value(value, escalation.path)
+        self._settle()
         state = self._state(escalation.namespace, escalation.key, create=False)
         if state is None:
             raise KeyError(f"no key {escalation.key!r} in namespace {escalation.namespace!r}")
@@ -305,6 +315,7 @@ class Core:
     # -- reads ---------------------------------------------------------------------
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
         """The merged value; conflicted fields read as the placeholder or provisional."""
+        self._settle()
         state = self._state(namespace, key, create=False)
         if state is None:
             return None
@@ -317,6 +328,7 @@ class Core:
 
     def items(self) -> Iterator[tuple[Namespace, str, StoredValue]]:
         """Every live key, in a deterministic order."""
+        self._settle()
         self._refresh_dirty()
         for _, state in sorted(self._keys.items(), key=lambda kv: (kv[1].namespace, kv[1].key)):
             stored = self.get(state.namespace, state.key)
@@ -325,6 +337,7 @@ class Core:
 
     def escalations(self, namespace: Namespace | None = None) -> list[Escalation]:
         """Open conflicts, optionally only under a namespace prefix."""
+        self._settle()
         self._refresh_dirty()
         out: list[Escalation] = []
         for state in self._keys.values():
@@ -336,6 +349,7 @@ class Core:
         return out
 
     def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
+        self._settle()
         kid = _hash(*namespace, "", key)
         raw = self._doc.get_map(f"h:{kid}").get_value()
         records = []
@@ -355,6 +369,7 @@ class Core:
 
     def attribution(self) -> dict[tuple[Namespace, str], dict[str, list[str]]]:
         """Per key and dotted leaf field: the agents whose writes survive in the value."""
+        self._settle()
         self._refresh_dirty()
         out: dict[tuple[Namespace, str], dict[str, list[str]]] = {}
         for state in self._keys.values():
@@ -384,6 +399,7 @@ class Core:
         return out
 
     def stats(self) -> dict[str, float]:
+        self._settle()
         counts: dict[str, float] = dict(self._counts)
         counts["open_escalations"] = len(self.escalations())
         concurrent = counts["mergeable_concurrent"] + counts["semantic_conflicts"]
@@ -412,12 +428,40 @@ class Core:
 
         Updates whose dependencies are missing stay pending and apply when the gap arrives.
         """
+        self._load(blob)
+        return self._settle()
+
+    def import_updates_deferred(self, blob: bytes) -> list[str]:
+        """Take a peer's delta into the log now; merge it into the values on the next read.
+
+        Returns the op ids of the writes it newly brought (exact, like `import_updates`),
+        but reports no changed keys or escalations: those surface on the next read (the
+        conflicts through `escalations()`). Any read or write catches up first, so what a
+        writer sees is the same as if every import had applied at once.
+
+        Why: applying an update to Loro's state costs time that grows with the number of
+        concurrent heads in the document (every replica writing at once), while appending
+        it to the log does not; a replica that only relays updates never pays it.
+        Raises CorruptUpdateError on bad bytes, state unchanged.
+        """
+        before = self._doc.oplog_vv
+        self._load(blob)
+        ops = self._ops_since(before)
+        self._reported.update(ops)
+        return ops
+
+    def _load(self, blob: bytes) -> None:
+        """Import into Loro's log only; `_settle` applies it to the state."""
         if not isinstance(blob, bytes | bytearray | memoryview):
             raise TypeError(f"update blob must be bytes, got {type(blob).__name__}")
         if not blob:
-            return ImportResult([], [], [])
+            return
+        doc = self._doc
+        if self._unsettled_since is None:
+            self._unsettled_since = doc.oplog_vv
+            doc.detach()
         try:
-            status = self._doc.import_(bytes(blob))
+            doc.import_(bytes(blob))
         except BaseException as exc:
             if not _is_loro_failure(exc):
                 raise
@@ -425,16 +469,50 @@ class Core:
                 exc if isinstance(exc, Exception) else None
             )
         self._counts["imports"] += 1
+
+    def _ops_since(self, before: Any) -> list[str]:
+        """Write op ids whose commits entered the log since `before`: each write's last
+        commit carries its op id as the commit message (its history entry is in it)."""
+        doc = self._doc
+        ops: set[str] = set()
+        for peer, (start, end) in before.diff(doc.oplog_vv).forward.inner().items():
+            prefix = f"{peer}:"
+            at = start
+            while at < end:
+                change = doc.get_change(loro.ID(peer, at))
+                message = change.message
+                if message and message.startswith(prefix):
+                    ops.add(message)
+                at = max(at + 1, change.id.counter + change.len)
+        return sorted(ops, key=_op_sort_key)
+
+    def _settle(self) -> ImportResult:
+        """Bring Loro's state and the cached values up to the log (imports since the last
+        read). Every import in between lands at one epoch: no turn began meanwhile."""
+        before = self._unsettled_since
+        if before is None:
+            return ImportResult([], [], [])
+        self._unsettled_since = None
+        reported, self._reported = self._reported, set()
+        doc = self._doc
+        doc.checkout_to_latest()
         self._epoch += 1
         kids: set[str] = set()
-        spans = [(p, a, b) for p, (a, b) in status.success.inner().items() if b > a]
-        if sum(b - a for _, a, b in spans) > _SCAN_ALL_ABOVE or not self._keys:
-            # a snapshot or a long catch-up: revisiting every key is cheaper than asking
-            # Loro which containers each op touched
+        spans = [
+            (p, a, b) for p, (a, b) in before.diff(doc.oplog_vv).forward.inner().items() if b > a
+        ]
+        if (
+            sum(b - a for _, a, b in spans) > _SCAN_ALL_ABOVE
+            or len(spans) > len(self._keys)
+            or not self._keys
+        ):
+            # a snapshot, a long catch-up, or updates from more peers than there are keys:
+            # revisiting every key is cheaper than asking Loro which containers each
+            # peer's ops touched
             kids.update(self._dir.keys())
             spans = []
         for peer, start, end in spans:
-            for cid in self._doc.get_changed_containers_in(loro.ID(peer, start), end - start):
+            for cid in doc.get_changed_containers_in(loro.ID(peer, start), end - start):
                 name = getattr(cid, "name", None)
                 if isinstance(name, str):
                     if name == "dir":
@@ -450,12 +528,12 @@ class Core:
                 continue
             changed.append((state.namespace, state.key))
             known = state.history_ops
-            ops = set(self._doc.get_map(f"h:{kid}").keys())
-            fresh = ops - known
+            ops = set(doc.get_map(f"h:{kid}").keys())
+            fresh = ops - known - reported
             state.history_ops = ops
             new_ops.extend(sorted(fresh, key=_op_sort_key))
             new_escalations.extend(self._refresh_conflicts(state))
-        self._counts["imported_writes"] += len(new_ops)
+        self._counts["imported_writes"] += len(new_ops) + len(reported)
         if new_ops:
             log.debug("updates imported", writes=len(new_ops), keys=len(changed))
         for esc in new_escalations:
@@ -470,6 +548,7 @@ class Core:
 
     def export_snapshot(self) -> bytes:
         """Everything, compacted, for persistence (`import_updates` accepts it)."""
+        self._settle()
         return bytes(self._doc.export(loro.ExportMode.Snapshot()))
 
     # ==================================================================================
@@ -678,6 +757,9 @@ class Core:
             [dotted(root)] if root else []
         )
         doc.get_map(f"h:{kid}").insert(op, _pack([agent, action, now, fields]))
+        # the commit that holds the history entry names the op: a replica learns which
+        # writes an update brings from the log alone (`import_updates_deferred`)
+        doc.set_next_commit_message(op)
         doc.commit()
         self._epoch += 1
         epoch = self._epoch
@@ -768,10 +850,12 @@ class Core:
         self, track: _TextTrack, visible: Visible, seen_any: bool, current: str
     ) -> tuple[Any, str] | None:
         """(frontiers, text) the writer's edit is a diff against; None: the current text."""
+        if not seen_any:
+            # the field is new to this writer, but text may already be there that it never
+            # saw (a concurrent creation whose presence has not arrived yet): keep it
+            return (loro.Frontiers(), "") if current else None
         if visible is _alive:
             return None
-        if not seen_any:
-            return (loro.Frontiers(), "") if current else None
         snapshots = track.snapshots
         if not snapshots:
             return None
@@ -1012,10 +1096,16 @@ def _unpack(payload: Any) -> list[Any]:
     return fields
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_path(pj: str) -> FieldPath:
+    """A field path from its JSON text; a key has few paths and many entries per path."""
+    return tuple(json.loads(pj))
+
+
 def _parse_entry(eid: str, payload: Any) -> _Entry:
     parts = eid.split(_SEP)
     tag = parts[0]
-    path = tuple(json.loads(parts[1]))
+    path = _parse_path(parts[1])
     if tag == "r":
         kind, scalar, agent = _unpack(payload)
         return _Entry(eid, path, parts[2], str(agent), str(kind), scalar)

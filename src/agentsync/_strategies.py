@@ -89,9 +89,11 @@ class CrdtReplica:
         return self.core.export_updates(since)
 
     def import_updates(self, blob: bytes) -> list[str]:
-        result = self.core.import_updates(blob)
-        self.counters.imported_writes += len(result.new_ops)
-        return result.new_ops
+        # the values catch up on the next read: a replica that only relays never pays
+        # for applying updates to its state
+        ops = self.core.import_updates_deferred(blob)
+        self.counters.imported_writes += len(ops)
+        return ops
 
     def escalations(self) -> list[Escalation]:
         return self.core.escalations()

@@ -379,6 +379,50 @@ def test_missing_dependency_stays_pending_until_gap_arrives() -> None:
     assert value(b) == {"n": 2, "tags": ["x"]}
 
 
+def test_deferred_import_reports_exact_ops_and_applies_on_next_read() -> None:
+    a, b = pair()
+    put(a, {"tags": ["x"], "n": 1})
+    put(a, {"tags": ["x", "y"], "n": 2, "notes": "first words"})
+    blob = a.export_updates(None)
+    ops = b.import_updates_deferred(blob)
+    assert ops == [record.op_id for record in a.history(NS, "k")]
+    assert b.import_updates_deferred(blob) == []  # a duplicate brings nothing new
+    assert value(b) == value(a)
+    # an eager import after a deferred one does not report those writes again
+    put(a, {"tags": ["x", "y"], "n": 3, "notes": "first words"})
+    later = b.import_updates_deferred(a.export_updates(b.version()))
+    assert b.import_updates(a.export_updates(None)).new_ops == []
+    assert later == [a.history(NS, "k")[-1].op_id]
+    assert value(b) == value(a)
+
+
+def test_deferred_import_is_seen_only_by_turns_that_begin_after_it() -> None:
+    a, b = pair()
+    put(a, {"s": "base"})
+    b.import_updates(a.export_updates(None))
+    early = b.begin_turn()
+    put(a, {"s": "alice"}, agent="alice")
+    b.import_updates_deferred(a.export_updates(b.version()))
+    late = b.begin_turn()
+    put(b, {"s": "bob"}, agent="bob", turn=late)  # had seen alice's write: overwrite
+    assert b.escalations() == []
+    put(b, {"s": "carol"}, agent="carol", turn=early)  # had seen neither
+    [esc] = b.escalations()
+    assert {c.agent_id for c in esc.contenders} == {"bob", "carol"}
+
+
+def test_corrupt_deferred_import_raises_and_leaves_state_unchanged() -> None:
+    a, b = pair()
+    put(a, {"s": 1})
+    good = a.export_updates(None)
+    put(b, {"mine": True})
+    before_version, before_value = b.version(), value(b)
+    with pytest.raises(CorruptUpdateError):
+        b.import_updates_deferred(good[:-3] + b"xyz")
+    assert b.version() == before_version and value(b) == before_value
+    assert b.import_updates_deferred(good) != []
+
+
 def test_export_is_empty_when_peer_lacks_nothing_and_version_is_canonical() -> None:
     a, b = pair()
     put(a, {"n": 1})
@@ -471,3 +515,23 @@ def test_op_ids_stay_unique_after_a_write_that_changed_nothing() -> None:
     second = put(b, {"s": "y"}, agent="b").op_id
     assert first != second
     assert [r.op_id for r in b.history(NS, "k")].count(second) == 1
+
+
+def test_text_that_arrived_before_its_field_is_kept_by_a_writer_creating_the_field() -> None:
+    """A text edit made on a fork travels as ops of their own; a replica can apply them
+    while the rest of that write still waits for a missing dependency. A writer there
+    that creates the field has not seen that text and must not overwrite it (sweep seed
+    304 of sweep_lossy)."""
+    a, b = pair()
+    put(a, {"n": 0})
+    sync(a, b)
+    turn = a.begin_turn()
+    put(a, {"n": 1})  # b will miss this op at first
+    after = a.version()
+    put(a, {"n": 0, "findings": "x "}, agent="alice", turn=turn)  # the text goes via a fork
+    b.import_updates(a.export_updates(after))  # the fork's ops apply, the rest waits
+    assert "findings" not in value(b)
+    put(b, {**value(b), "findings": "y "}, agent="bob")
+    sync(a, b)
+    assert value(a) == value(b)
+    assert sorted(value(a)["findings"].split()) == ["x", "y"]

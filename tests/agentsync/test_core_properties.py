@@ -54,8 +54,12 @@ class World:
     token: int = 0
 
     def deliver(self, to: int, blob: bytes) -> None:
-        result = self.replicas[to].import_updates(blob)
-        self.known[to].update(result.new_ops)
+        # odd replicas defer applying imports to their next read, as simulated replicas
+        # do: what they report and what their writers see must not differ
+        if to % 2:
+            self.known[to].update(self.replicas[to].import_updates_deferred(blob))
+        else:
+            self.known[to].update(self.replicas[to].import_updates(blob).new_ops)
 
 
 def _get_path(value: dict[str, Any], path: tuple[str, ...]) -> Any:
