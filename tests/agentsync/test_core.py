@@ -526,12 +526,13 @@ def test_text_that_arrived_before_its_field_is_kept_by_a_writer_creating_the_fie
     put(a, {"n": 0})
     sync(a, b)
     turn = a.begin_turn()
-    put(a, {"n": 1})  # b will miss this op at first
+    put(a, {"n": 1, "findings": "z "}, agent="zed")  # b will miss this write at first
     after = a.version()
-    put(a, {"n": 0, "findings": "x "}, agent="alice", turn=turn)  # the text goes via a fork
+    # alice began before zed's write: her new text goes via a fork of the empty text
+    put(a, {"n": 0, "findings": "x "}, agent="alice", turn=turn)
     b.import_updates(a.export_updates(after))  # the fork's ops apply, the rest waits
     assert "findings" not in value(b)
     put(b, {**value(b), "findings": "y "}, agent="bob")
     sync(a, b)
     assert value(a) == value(b)
-    assert sorted(value(a)["findings"].split()) == ["x", "y"]
+    assert sorted(value(a)["findings"].split()) == ["x", "y", "z"]
