@@ -27,7 +27,7 @@ import json
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import loro as _loro_module
 import msgspec
@@ -71,7 +71,14 @@ _VERSION_ENCODER: Final = msgspec.msgpack.Encoder()
 _PACK: Final = msgspec.json.Encoder()
 _UNPACK: Final = msgspec.json.Decoder(list[Any])
 _COPY: Final = msgspec.json.Decoder(dict[str, Any])
-_VERSION_DECODER: Final = msgspec.msgpack.Decoder(list[tuple[int, int]])
+_VERSION_DECODER: Final = msgspec.msgpack.Decoder(
+    list[
+        tuple[
+            Annotated[int, msgspec.Meta(ge=0)],  # peer (msgpack ints stop at 2**64 - 1)
+            Annotated[int, msgspec.Meta(ge=0, lt=2**31)],  # end counter
+        ]
+    ]
+)
 _GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
 _SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
 _TEXT_SNAPSHOTS: Final = 16
@@ -130,8 +137,9 @@ class _Entry:
     born: int = 0
     died: int | None = None
     # ops that superseded it: the one that removed it here, and any later write that had
-    # seen it alive and so superseded it too (a writer never sees again what it replaced)
-    killers: list[str] = field(default_factory=list)
+    # seen it alive and so superseded it too (a writer never sees again what it replaced).
+    # A tuple, not a list: most entries never get one, and there are many entries.
+    killers: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -223,6 +231,7 @@ class Core:
         # when something reads: the oplog version the state last caught up at, else None
         self._unsettled_since: Any = None
         self._reported: set[str] = set()  # ops a deferred import already returned
+        self._version: bytes | None = None  # digest of the log, until it next changes
         self._keys: dict[str, _KeyState] = {}
         self._turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         self._pathjson: dict[FieldPath, str] = {}
@@ -409,8 +418,12 @@ class Core:
     # -- replica sync --------------------------------------------------------------
     def version(self) -> bytes:
         """Opaque digest of what this replica holds: equal holdings, equal bytes."""
-        spans = self._doc.oplog_vv.to_spans().inner()
-        return _VERSION_ENCODER.encode(sorted((peer, end) for peer, (_, end) in spans.items()))
+        if self._version is None:
+            spans = self._doc.oplog_vv.to_spans().inner()
+            self._version = _VERSION_ENCODER.encode(
+                sorted((peer, end) for peer, (_, end) in spans.items())
+            )
+        return self._version
 
     def export_updates(self, since: bytes | None = None) -> bytes:
         """A delta with everything a replica at digest `since` lacks (None: everything);
@@ -418,6 +431,8 @@ class Core:
 
         Raises CorruptUpdateError if `since` is not a digest.
         """
+        if since is not None and since == self.version():
+            return b""  # digests are canonical: the peer holds exactly what we hold
         vv = loro.VersionVector() if since is None else _decode_version(since)
         if since is not None and vv.includes_vv(self._doc.oplog_vv):
             return b""
@@ -460,6 +475,7 @@ class Core:
         if self._unsettled_since is None:
             self._unsettled_since = doc.oplog_vv
             doc.detach()
+        self._version = None
         try:
             doc.import_(bytes(blob))
         except BaseException as exc:
@@ -639,7 +655,7 @@ class Core:
                 del bucket[entry.path]
         entry.died = epoch
         if by is not None:
-            entry.killers.append(by)
+            entry.killers = (*entry.killers, by)
         grave = state.graveyard.setdefault(entry.path, [])
         grave.append(entry)
         if len(grave) > 8:
@@ -731,6 +747,7 @@ class Core:
         root: FieldPath,
     ) -> PutResult:
         doc = self._doc
+        self._version = None  # the log changes below
         kid = state.kid
         last = doc.oplog_vv.get_last(self._peer)  # inclusive; None before our first op
         op = f"{self._peer}:{0 if last is None else last + 1}"
@@ -1240,10 +1257,9 @@ def _decode_version(since: bytes) -> Any:
     except msgspec.DecodeError as exc:
         raise CorruptUpdateError(f"not a version digest ({len(since)} bytes): {exc}") from None
     vv = loro.VersionVector()
-    for peer, end in pairs:
-        if not (0 <= peer < 2**64 and 0 <= end < 2**31):
-            raise CorruptUpdateError(f"version digest names an impossible op ({peer}, {end})")
-        vv.set_end(loro.ID(peer, end))
+    set_end, make_id = vv.set_end, loro.ID
+    for peer, end in pairs:  # ranges were checked while decoding
+        set_end(make_id(peer, end))
     return vv
 
 
@@ -1286,7 +1302,7 @@ class _Ops:
                 self.map.delete(e.eid)
                 self.removed.append(e)
             else:
-                e.killers.append(self.op)
+                e.killers = (*e.killers, self.op)
 
     def assert_map(self, path: FieldPath, seen: list[_Entry]) -> None:
         """Re-assert that `path` exists as a map, so a concurrent delete cannot hide what
