@@ -24,6 +24,7 @@ import difflib
 import functools
 import hashlib
 import json
+import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -544,7 +545,7 @@ class Core:
                 continue
             changed.append((state.namespace, state.key))
             known = state.history_ops
-            ops = set(doc.get_map(f"h:{kid}").keys())
+            ops = set(map(_intern, doc.get_map(f"h:{kid}").keys()))
             fresh = ops - known - reported
             state.history_ops = ops
             new_ops.extend(sorted(fresh, key=_op_sort_key))
@@ -616,7 +617,7 @@ class Core:
         if state is None:
             state = self._new_state(kid, tuple(ns_list), key)
             if not importing:
-                state.history_ops = set(self._doc.get_map(f"h:{kid}").keys())
+                state.history_ops = set(map(_intern, self._doc.get_map(f"h:{kid}").keys()))
         raw: dict[str, Any] = self._entries_map(kid).get_value()
         epoch = self._epoch
         current: dict[str, _Entry] = {}
@@ -1120,29 +1121,43 @@ def _parse_path(pj: str) -> FieldPath:
 
 
 def _parse_entry(eid: str, payload: Any) -> _Entry:
+    """An entry as read from Loro. Its strings are interned: every replica in a process
+    (a simulation holds a thousand) shares one copy of each entry's ids and names."""
+    eid = _intern(eid)
     parts = eid.split(_SEP)
     tag = parts[0]
     path = _parse_path(parts[1])
     if tag == "r":
         kind, scalar, agent = _unpack(payload)
-        return _Entry(eid, path, parts[2], str(agent), str(kind), scalar)
+        return _Entry(eid, path, _intern(parts[2]), _intern(str(agent)), str(kind), scalar)
     if tag == "s":
         agent, pos = _unpack(payload)
-        elem, op, idx = parts[2], parts[3], int(parts[4])
+        elem, op, idx = _intern(parts[2]), _intern(parts[3]), int(parts[4])
         return _Entry(
             eid,
             path,
             op,
-            str(agent),
+            _intern(str(agent)),
             _TAG,
-            json.loads(elem),
+            _parse_element(elem),
             elem=elem,
-            stamp=(str(pos), op, idx),
+            stamp=(_intern(str(pos)), op, idx),
         )
     if tag == "c":
         delta, agent = _unpack(payload)
-        return _Entry(eid, path, parts[2], str(agent), _DELTA, delta)
+        return _Entry(eid, path, _intern(parts[2]), _intern(str(agent)), _DELTA, delta)
     raise CorruptUpdateError(f"unrecognised entry {eid!r}")
+
+
+_intern: Final = sys.intern
+_ELEMENT: Final = msgspec.json.Decoder()
+
+
+def _parse_element(elem: str) -> Any:
+    try:
+        return _ELEMENT.decode(elem)
+    except msgspec.DecodeError:
+        return json.loads(elem)  # what msgspec refuses (e.g. 1e400), json reads
 
 
 def _edit_text(text: Any, old: str, new: str) -> None:
