@@ -1121,31 +1121,36 @@ def _parse_path(pj: str) -> FieldPath:
 
 
 def _parse_entry(eid: str, payload: Any) -> _Entry:
-    """An entry as read from Loro. Its strings are interned: every replica in a process
-    (a simulation holds a thousand) shares one copy of each entry's ids and names."""
+    """An entry as read from Loro (its epochs and killers are this replica's own)."""
+    if type(payload) is not str:
+        raise CorruptUpdateError(f"unreadable entry payload {payload!r}")
+    fields = _parse_fields(eid, payload)
+    entry = _Entry(*fields)
+    if fields[4] == _TAG and isinstance(entry.value, dict | list):
+        entry.value = _parse_element(entry.elem)  # a container is never shared
+    return entry
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_fields(eid: str, payload: Any) -> tuple[Any, ...]:
+    """The immutable fields of an entry, parsed once per process: a simulation holds
+    every write once per replica (a thousand of them), and so do many stores in one
+    process. Strings are interned for the same reason."""
     eid = _intern(eid)
     parts = eid.split(_SEP)
     tag = parts[0]
     path = _parse_path(parts[1])
     if tag == "r":
         kind, scalar, agent = _unpack(payload)
-        return _Entry(eid, path, _intern(parts[2]), _intern(str(agent)), str(kind), scalar)
+        return (eid, path, _intern(parts[2]), _intern(str(agent)), str(kind), scalar)
     if tag == "s":
         agent, pos = _unpack(payload)
         elem, op, idx = _intern(parts[2]), _intern(parts[3]), int(parts[4])
-        return _Entry(
-            eid,
-            path,
-            op,
-            _intern(str(agent)),
-            _TAG,
-            _parse_element(elem),
-            elem=elem,
-            stamp=(_intern(str(pos)), op, idx),
-        )
+        stamp = (_intern(str(pos)), op, idx)
+        return (eid, path, op, _intern(str(agent)), _TAG, _parse_element(elem), elem, stamp)
     if tag == "c":
         delta, agent = _unpack(payload)
-        return _Entry(eid, path, _intern(parts[2]), _intern(str(agent)), _DELTA, delta)
+        return (eid, path, _intern(parts[2]), _intern(str(agent)), _DELTA, delta)
     raise CorruptUpdateError(f"unrecognised entry {eid!r}")
 
 
