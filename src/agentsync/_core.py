@@ -20,6 +20,7 @@ remembers the epoch at which its writer began (plus its own ops and its reads).
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
 import hashlib
@@ -233,6 +234,10 @@ class Core:
         self._unsettled_since: Any = None
         self._reported: set[str] = set()  # ops a deferred import already returned
         self._version: bytes | None = None  # digest of the log, until it next changes
+        # the log's end counter per peer, kept up to date by imports (a thousand peers:
+        # re-reading and sorting them for every digest was the cost of a digest)
+        self._ends: dict[int, int] | None = None
+        self._peer_order: list[int] = []
         self._keys: dict[str, _KeyState] = {}
         self._turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         self._pathjson: dict[FieldPath, str] = {}
@@ -420,10 +425,12 @@ class Core:
     def version(self) -> bytes:
         """Opaque digest of what this replica holds: equal holdings, equal bytes."""
         if self._version is None:
-            spans = self._doc.oplog_vv.to_spans().inner()
-            self._version = _VERSION_ENCODER.encode(
-                sorted((peer, end) for peer, (_, end) in spans.items())
-            )
+            ends = self._ends
+            if ends is None:
+                spans = self._doc.oplog_vv.to_spans().inner()
+                ends = self._ends = {peer: end for peer, (_, end) in spans.items()}
+                self._peer_order = sorted(ends)
+            self._version = _VERSION_ENCODER.encode([(p, ends[p]) for p in self._peer_order])
         return self._version
 
     def export_updates(self, since: bytes | None = None) -> bytes:
@@ -460,39 +467,48 @@ class Core:
         it to the log does not; a replica that only relays updates never pays it.
         Raises CorruptUpdateError on bad bytes, state unchanged.
         """
-        before = self._doc.oplog_vv
-        self._load(blob)
-        ops = self._ops_since(before)
+        ops = self._ops_in(self._load(blob))
         self._reported.update(ops)
         return ops
 
-    def _load(self, blob: bytes) -> None:
-        """Import into Loro's log only; `_settle` applies it to the state."""
+    def _load(self, blob: bytes) -> dict[int, tuple[int, int]]:
+        """Import into Loro's log only (`_settle` applies it to the state); returns the
+        op ranges per peer that entered the log."""
         if not isinstance(blob, bytes | bytearray | memoryview):
             raise TypeError(f"update blob must be bytes, got {type(blob).__name__}")
         if not blob:
-            return
+            return {}
         doc = self._doc
+        before = doc.oplog_vv
         if self._unsettled_since is None:
-            self._unsettled_since = doc.oplog_vv
+            self._unsettled_since = before
             doc.detach()
         self._version = None
         try:
             doc.import_(bytes(blob))
         except BaseException as exc:
+            self._ends = None  # recount from the log: a failed import may keep a prefix
             if not _is_loro_failure(exc):
                 raise
             raise CorruptUpdateError(f"cannot import update blob ({len(blob)} bytes): {exc}") from (
                 exc if isinstance(exc, Exception) else None
             )
         self._counts["imports"] += 1
+        grown: dict[int, tuple[int, int]] = before.diff(doc.oplog_vv).forward.inner()
+        ends = self._ends
+        if ends is not None:
+            for peer, (_, end) in grown.items():
+                if peer not in ends:
+                    bisect.insort(self._peer_order, peer)
+                ends[peer] = end
+        return grown
 
-    def _ops_since(self, before: Any) -> list[str]:
-        """Write op ids whose commits entered the log since `before`: each write's last
+    def _ops_in(self, grown: dict[int, tuple[int, int]]) -> list[str]:
+        """Write op ids whose commits are in these new op ranges: each write's last
         commit carries its op id as the commit message (its history entry is in it)."""
         doc = self._doc
         ops: set[str] = set()
-        for peer, (start, end) in before.diff(doc.oplog_vv).forward.inner().items():
+        for peer, (start, end) in grown.items():
             prefix = f"{peer}:"
             at = start
             while at < end:
@@ -748,7 +764,7 @@ class Core:
         root: FieldPath,
     ) -> PutResult:
         doc = self._doc
-        self._version = None  # the log changes below
+        self._version = self._ends = None  # the log changes below
         kid = state.kid
         last = doc.oplog_vv.get_last(self._peer)  # inclusive; None before our first op
         op = f"{self._peer}:{0 if last is None else last + 1}"
