@@ -529,6 +529,10 @@ class Core:
         reported, self._reported = self._reported, set()
         doc = self._doc
         doc.checkout_to_latest()
+        # what Loro keeps to make the next checkout incremental is as large as the
+        # history and buys nothing measurable here (-15% memory at 500 replicas)
+        doc.free_diff_calculator()
+        doc.free_history_cache()
         self._epoch += 1
         kids: set[str] = set()
         spans = [
