@@ -258,6 +258,8 @@ def decode_scenario(data: bytes | str, *, source: str = "<scenario>") -> Scenari
         raise _fail(source, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise _fail(source, f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _fail(source, f"not UTF-8 text: {exc}") from None
     _validate(scenario, source)
     return scenario
 

@@ -75,7 +75,7 @@ from ._query import (
     texts_to_embed,
 )
 from ._types import JSON, Escalation, Namespace, WriteRecord
-from ._values import validate_value
+from ._values import check_size, validate_value
 
 __all__ = ["SyncedStore", "AsyncSyncedStore", "EscalationCallback", "ResolverFunc"]
 
@@ -673,6 +673,11 @@ class _StoreBase(BaseStore):
                     raise _bad_value_error(op.namespace, op.key, op.value)
                 if op.ttl is not None and not isinstance(op.ttl, int | float):
                     raise TypeError(f"ttl must be minutes (a number) or None, got {op.ttl!r}")
+                if op.value is not None:
+                    try:
+                        check_size(op.value)
+                    except ValueError as err:
+                        raise ValueError(f"put({op.namespace!r}, {op.key!r}): {err}") from None
                 # The last put per key wins, at the key's first position (as InMemoryStore).
                 plan.puts[(tuple(op.namespace), op.key)] = op
             else:

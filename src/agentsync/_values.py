@@ -13,6 +13,8 @@ from ._types import JSON, FieldKind, Namespace
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_VALUE_BYTES",
+    "check_size",
     "TEXT_MARKERS",
     "FieldPath",
     "Schema",
@@ -29,6 +31,10 @@ Schema = Mapping[Namespace, Mapping[str, FieldKind]]
 
 MAX_DEPTH: Final = 64
 """Values nested deeper than this are refused: deep nesting is almost always a bug."""
+
+MAX_VALUE_BYTES: Final = 16 * 1024 * 1024
+"""Values larger than this as JSON are refused: one key is not a blob store, and every
+replica would have to hold and ship it."""
 
 _CANONICAL: Final = msgspec.json.Encoder(order="sorted")
 
@@ -69,6 +75,21 @@ def validate_value(value: object, path: FieldPath = ()) -> None:
         raise TypeError(
             f"field {dotted(path)!r}: {type(value).__name__} is not JSON "
             "(allowed: dict, list, str, int, float, bool, None)"
+        )
+
+
+def check_size(value: object) -> None:
+    """ValueError if `value` encodes to more than MAX_VALUE_BYTES of JSON.
+
+    Values that are not JSON at all are left to `validate_value`, which names the field.
+    """
+    try:
+        size = len(_CANONICAL.encode(value))
+    except (TypeError, ValueError, OverflowError):
+        return
+    if size > MAX_VALUE_BYTES:
+        raise ValueError(
+            f"value is {size:,} bytes as JSON, over the {MAX_VALUE_BYTES:,}-byte limit per key"
         )
 
 

@@ -7,6 +7,7 @@ a refused blob, and Loro's bare `BaseException` must never leak.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,59 @@ def test_mutated_version_digests_only_raise_agentsync_errors() -> None:
 def test_garbage_is_corrupt_update_error(bad: bytes) -> None:
     with pytest.raises(CorruptUpdateError):
         Core().import_updates(bad)
+
+
+def test_ten_thousand_mutated_wire_messages_only_raise_corrupt_update_error() -> None:
+    from agentsync._wire import (
+        EagerPush,
+        Rumor,
+        SyncPush,
+        SyncReply,
+        SyncRequest,
+        decode_message,
+        encode_message,
+    )
+
+    rng = random.Random(99)
+    blobs = source_blobs()
+    messages = [
+        encode_message(m)
+        for m in (
+            SyncRequest(3, b"\x01\x02"),
+            SyncReply(4, b"\x09", blobs[0]),
+            SyncPush(7, blobs[-2]),
+            EagerPush(1, [Rumor(1, 0, blobs[1]), Rumor(5, 12, blobs[2])]),
+        )
+    ]
+    refused = 0
+    for _ in range(10_000):
+        data = mutate(rng, rng.choice(messages), messages)
+        try:
+            decode_message(data)
+        except CorruptUpdateError:
+            refused += 1
+    assert refused > 1_000  # many mutations still decode (payload bytes are opaque)
+
+
+def test_mutated_scenario_files_only_raise_scenario_errors() -> None:
+    from actors.scenario import available_scenarios, decode_scenario, load_scenario
+    from agentsync import ScenarioError
+
+    rng = random.Random(5)
+    sources = []
+    for name in available_scenarios():
+        scenario = load_scenario(name)
+        path = next(p for p in _scenario_files() if p.stem == scenario.name)
+        sources.append(path.read_bytes())
+    refused = 0
+    for _ in range(3_000):
+        text = mutate(rng, rng.choice(sources), sources)
+        try:
+            decode_scenario(text, source="fuzz")
+        except ScenarioError:
+            refused += 1
+    assert refused > 1_000
+
+
+def _scenario_files() -> list[Path]:
+    return sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))

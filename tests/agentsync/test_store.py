@@ -722,3 +722,21 @@ def test_async_resolver_from_sync_calls_inside_a_running_loop(factory: StoreFact
     asyncio.run(main())
     assert fired == ["status"]
     assert store.get(NS, "plan").value["status"] == "approved"
+
+
+def test_values_past_the_depth_and_size_limits_are_refused(factory: StoreFactory) -> None:
+    from agentsync._values import MAX_DEPTH, MAX_VALUE_BYTES
+
+    store = factory()
+    deep: dict[str, Any] = {}
+    cursor = deep
+    for _ in range(MAX_DEPTH + 1):
+        cursor["d"] = {}
+        cursor = cursor["d"]
+    with pytest.raises(ValueError, match=f"deeper than {MAX_DEPTH} levels"):
+        store.put(NS, "deep", deep)
+    with pytest.raises(ValueError, match=r"over the .*-byte limit per key"):
+        store.put(NS, "big", {"blob": "x" * (MAX_VALUE_BYTES + 1)})
+    assert store.get(NS, "deep") is None and store.get(NS, "big") is None
+    store.put(NS, "fine", {"blob": "x" * 1000})  # a value under the limits goes through
+    assert store.get(NS, "fine") is not None
