@@ -116,7 +116,9 @@ class ReplicaActor:
         self._history = history
         self._gossip = gossip
         self._tree = tree
-        self._peers = [i for i in range(replicas) if i != index]
+        # the other replicas, as positions 0..replicas-2 (a list of them per replica
+        # would be quadratic: 800 MB at 10,000 replicas)
+        self._others = replicas - 1
         self._rng = rng
         self._inbox_send: MemoryObjectSendStream[Inbound]
         self._inbox: MemoryObjectReceiveStream[Inbound]
@@ -233,12 +235,14 @@ class ReplicaActor:
         gossip = self._gossip
         spread = gossip.jitter * self._rng.uniform(-1.0, 1.0)
         self._next_tick = now + gossip.interval_s * (1.0 + spread)
-        if not self._peers:
+        if not self._others:
             return
         self.stats.rounds += 1
         version = self.replica.version()
-        fanout = min(gossip.fanout, len(self._peers))
-        peers = self._rng.sample(self._peers, fanout)
+        fanout = min(gossip.fanout, self._others)
+        # the same draws as sampling the list of the others: position p is replica p,
+        # or p + 1 past our own index
+        peers = [p + (p >= self.index) for p in self._rng.sample(range(self._others), fanout)]
         for peer in peers:
             self._network.send(self.index, peer, SyncRequest(self.index, version))
         self._log.debug("gossip round", peers=peers, round=self.stats.rounds)
