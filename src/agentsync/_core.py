@@ -232,7 +232,6 @@ class Core:
         # imports land in Loro's log at once but reach its state (and this cache) only
         # when something reads: the oplog version the state last caught up at, else None
         self._unsettled_since: Any = None
-        self._reported: set[str] = set()  # ops a deferred import already returned
         self._version: bytes | None = None  # digest of the log, until it next changes
         # the log's end counter per peer, kept up to date by imports (a thousand peers:
         # re-reading and sorting them for every digest was the cost of a digest)
@@ -451,6 +450,7 @@ class Core:
 
         Updates whose dependencies are missing stay pending and apply when the gap arrives.
         """
+        self._settle()  # deferred imports first: they reported their writes already
         self._load(blob)
         return self._settle()
 
@@ -467,9 +467,7 @@ class Core:
         it to the log does not; a replica that only relays updates never pays it.
         Raises CorruptUpdateError on bad bytes, state unchanged.
         """
-        ops = self._ops_in(self._load(blob))
-        self._reported.update(ops)
-        return ops
+        return self._ops_in(self._load(blob))
 
     def _load(self, blob: bytes) -> dict[int, tuple[int, int]]:
         """Import into Loro's log only (`_settle` applies it to the state); returns the
@@ -526,7 +524,6 @@ class Core:
         if before is None:
             return ImportResult([], [], [])
         self._unsettled_since = None
-        reported, self._reported = self._reported, set()
         doc = self._doc
         doc.checkout_to_latest()
         # what Loro keeps to make the next checkout incremental is as large as the
@@ -566,11 +563,11 @@ class Core:
             changed.append((state.namespace, state.key))
             known = state.history_ops
             ops = set(map(_intern, doc.get_map(f"h:{kid}").keys()))
-            fresh = ops - known - reported
+            fresh = ops - known
             state.history_ops = ops
             new_ops.extend(sorted(fresh, key=_op_sort_key))
             new_escalations.extend(self._refresh_conflicts(state))
-        self._counts["imported_writes"] += len(new_ops) + len(reported)
+        self._counts["imported_writes"] += len(new_ops)
         if new_ops:
             log.debug("updates imported", writes=len(new_ops), keys=len(changed))
         for esc in new_escalations:
