@@ -451,7 +451,7 @@ class Core:
         Updates whose dependencies are missing stay pending and apply when the gap arrives.
         """
         self._settle()  # deferred imports first: they reported their writes already
-        self._load(blob)
+        self._load(blob, defer=False)
         return self._settle()
 
     def import_updates_deferred(self, blob: bytes) -> list[str]:
@@ -467,11 +467,15 @@ class Core:
         it to the log does not; a replica that only relays updates never pays it.
         Raises CorruptUpdateError on bad bytes, state unchanged.
         """
-        return self._ops_in(self._load(blob))
+        return self._ops_in(self._load(blob, defer=True))
 
-    def _load(self, blob: bytes) -> dict[int, tuple[int, int]]:
-        """Import into Loro's log only (`_settle` applies it to the state); returns the
-        op ranges per peer that entered the log."""
+    def _load(self, blob: bytes, *, defer: bool) -> dict[int, tuple[int, int]]:
+        """Import into Loro; returns the op ranges per peer that entered the log.
+
+        With `defer`, into the log only (`_settle` applies it to the state), except into
+        an empty document: Loro takes a snapshot whole only while attached. Without, as
+        Loro does by default, unless earlier deferred imports are still pending.
+        """
         if not isinstance(blob, bytes | bytearray | memoryview):
             raise TypeError(f"update blob must be bytes, got {type(blob).__name__}")
         if not blob:
@@ -480,7 +484,8 @@ class Core:
         before = doc.oplog_vv
         if self._unsettled_since is None:
             self._unsettled_since = before
-            doc.detach()
+            if defer and doc.len_changes:
+                doc.detach()
         self._version = None
         try:
             doc.import_(bytes(blob))
