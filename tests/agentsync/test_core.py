@@ -411,6 +411,17 @@ def test_deferred_import_is_seen_only_by_turns_that_begin_after_it() -> None:
     assert {c.agent_id for c in esc.contenders} == {"bob", "carol"}
 
 
+def test_deferred_import_of_a_snapshot_into_an_empty_core_reports_every_write() -> None:
+    a, _ = concurrent({"s": 1}, {"s": 2, "tags": ["a"]}, {"s": 3, "tags": ["b"]})
+    put(a, {"notes": "kept"}, key="other")
+    fresh = Core(peer_id=9)
+    ops = fresh.import_updates_deferred(a.export_snapshot())
+    expected = [r.op_id for key in ("k", "other") for r in a.history(NS, key)]
+    assert sorted(ops) == sorted(expected)
+    assert value(fresh) == value(a) and value(fresh, "other") == {"notes": "kept"}
+    assert fresh.escalations() == a.escalations()
+
+
 def test_corrupt_deferred_import_raises_and_leaves_state_unchanged() -> None:
     a, b = pair()
     put(a, {"s": 1})
