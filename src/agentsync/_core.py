@@ -484,8 +484,8 @@ class Core:
         before = doc.oplog_vv
         if self._unsettled_since is None:
             self._unsettled_since = before
-            if defer and doc.len_changes:
-                doc.detach()
+        if defer and doc.len_changes and not doc.is_detached():
+            doc.detach()
         self._version = None
         try:
             doc.import_(bytes(blob))

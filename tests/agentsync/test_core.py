@@ -422,6 +422,21 @@ def test_deferred_import_of_a_snapshot_into_an_empty_core_reports_every_write() 
     assert fresh.escalations() == a.escalations()
 
 
+def test_deferred_imports_reach_only_the_log_until_a_read() -> None:
+    """The point of deferring: Loro's state (costly to advance with many concurrent
+    heads) moves once per read, not once per import, the first import included."""
+    a, b = pair()
+    put(a, {"tags": ["x"]})
+    b.import_updates_deferred(a.export_updates(None))
+    for n in range(2):
+        before = b.version()
+        put(a, {"tags": ["x", f"y{n}"]})
+        b.import_updates_deferred(a.export_updates(before))
+        assert b._doc.state_vv != b._doc.oplog_vv  # the log moved, the state did not
+    assert value(b) == value(a)
+    assert b._doc.state_vv == b._doc.oplog_vv
+
+
 def test_corrupt_deferred_import_raises_and_leaves_state_unchanged() -> None:
     a, b = pair()
     put(a, {"s": 1})
