@@ -508,17 +508,17 @@ class Core:
 
     def _ops_in(self, grown: dict[int, tuple[int, int]]) -> list[str]:
         """Write op ids whose commits are in these new op ranges: each write's last
-        commit carries its op id as the commit message (its history entry is in it)."""
+        commit (the one with its history entry) carries its op's counter as the commit
+        message."""
         doc = self._doc
         ops: set[str] = set()
         for peer, (start, end) in grown.items():
-            prefix = f"{peer}:"
             at = start
             while at < end:
                 change = doc.get_change(loro.ID(peer, at))
                 message = change.message
-                if message and message.startswith(prefix):
-                    ops.add(message)
+                if message and message.isascii() and message.isdigit():
+                    ops.add(f"{peer}:{message}")
                 at = max(at + 1, change.id.counter + change.len)
         return sorted(ops, key=_op_sort_key)
 
@@ -797,9 +797,10 @@ class Core:
             [dotted(root)] if root else []
         )
         doc.get_map(f"h:{kid}").insert(op, _pack([agent, action, now, fields]))
-        # the commit that holds the history entry names the op: a replica learns which
-        # writes an update brings from the log alone (`import_updates_deferred`)
-        doc.set_next_commit_message(op)
+        # the commit that holds the history entry names the op (by its counter: the
+        # commit's peer is the op's): a replica learns which writes an update brings
+        # from the log alone (`import_updates_deferred`)
+        doc.set_next_commit_message(op.partition(":")[2])
         doc.commit()
         self._epoch += 1
         epoch = self._epoch
