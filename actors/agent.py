@@ -19,6 +19,7 @@ import anyio
 
 from agentsync._strategy import Seen
 from agentsync._types import JSON
+from agentsync._values import copy_json
 
 from .history import Intent
 from .scenario import ACTIONS, FieldSpec, WorkloadSpec
@@ -90,14 +91,6 @@ def _drop(value: dict[str, Any], path: tuple[str, ...]) -> None:
     parent = _get(value, path[:-1]) if len(path) > 1 else value
     if isinstance(parent, dict):
         parent.pop(path[-1], None)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _token_spans(text: str, token: str) -> list[int]:
@@ -211,7 +204,7 @@ class Agent:
         """The put this action makes on top of `read` (None: nothing to write)."""
         if action == "read":
             return None
-        value: dict[str, Any] = _copy(read) if read else {}
+        value: dict[str, Any] = copy_json(read) if read else {}
         for _ in range(3):
             if action == "delete":
                 if read is not None:

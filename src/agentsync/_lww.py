@@ -24,7 +24,7 @@ import msgspec
 from ._errors import CorruptUpdateError
 from ._strategy import Seen, StrategyCounters
 from ._types import JSON, Escalation, Namespace
-from ._values import validate_value
+from ._values import copy_json, validate_value
 
 __all__ = ["LwwReplica"]
 
@@ -62,14 +62,6 @@ class _LwwSeen:
     """LWW ignores what a writer saw; the token only records the clock, for debugging."""
 
     clock: int
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 class LwwReplica:
@@ -115,7 +107,7 @@ class LwwReplica:
             if not isinstance(value, Mapping):
                 raise TypeError(f"value must be a dict, got {type(value).__name__}")
             validate_value(dict(value))
-            fields = {name: _copy(item) for name, item in value.items()}
+            fields = {name: copy_json(item) for name, item in value.items()}
             removed = tuple(sorted(f for f in live if f not in fields))
         self._seq += 1
         self._clock += 1
@@ -133,7 +125,7 @@ class LwwReplica:
         cells = self._cells.get((tuple(namespace), key))
         if not cells:
             return None
-        out = {f: _copy(c.value) for f, c in sorted(cells.items()) if c.value is not _GONE}
+        out = {f: copy_json(c.value) for f, c in sorted(cells.items()) if c.value is not _GONE}
         return out or None
 
     def keys(self) -> list[tuple[Namespace, str]]:

@@ -75,7 +75,7 @@ from ._query import (
     texts_to_embed,
 )
 from ._types import JSON, Escalation, Namespace, WriteRecord
-from ._values import check_size, validate_value
+from ._values import check_size, copy_json, validate_value
 
 __all__ = ["SyncedStore", "AsyncSyncedStore", "EscalationCallback", "ResolverFunc"]
 
@@ -161,23 +161,6 @@ class _Slow(enum.Enum):
 
 _SLOW: Final = _Slow.SLOW
 """`_get_fast` says: take the general path."""
-
-
-def _copy_json(value: dict[str, Any]) -> dict[str, Any]:
-    """A private copy of a stored value, so callers cannot mutate the core's cache."""
-    out = {}
-    for k, v in value.items():
-        kind = type(v)
-        out[k] = _copy_json(v) if kind is dict else _copy_list(v) if kind is list else v
-    return out
-
-
-def _copy_list(value: list[Any]) -> list[Any]:
-    out = []
-    for v in value:
-        kind = type(v)
-        out.append(_copy_json(v) if kind is dict else _copy_list(v) if kind is list else v)
-    return out
 
 
 def _item(value: dict[str, Any], key: str, namespace: Namespace, cached: _Cached) -> Item:
@@ -874,7 +857,7 @@ class _StoreBase(BaseStore):
                 return None
             if op.refresh_ttl:
                 self._refresh_ttl(key, now)
-        return _item(_copy_json(cached.value), op.key, key[0], cached)
+        return _item(copy_json(cached.value), op.key, key[0], cached)
 
     def _search_locked(
         self, op: SearchOp, queries: dict[str, list[float]], writer: _Writer, now: float
@@ -914,7 +897,7 @@ class _StoreBase(BaseStore):
                 SearchItem(
                     namespace=found[0],
                     key=found[1],
-                    value=_copy_json(stored.value),
+                    value=copy_json(stored.value),
                     created_at=stored.created_at,
                     updated_at=stored.updated_at,
                     score=float(score) if score is not None else None,

@@ -15,6 +15,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_VALUE_BYTES",
     "check_size",
+    "copy_json",
     "TEXT_MARKERS",
     "FieldPath",
     "Schema",
@@ -76,6 +77,17 @@ def validate_value(value: object, path: FieldPath = ()) -> None:
             f"field {dotted(path)!r}: {type(value).__name__} is not JSON "
             "(allowed: dict, list, str, int, float, bool, None)"
         )
+
+
+def copy_json(value: Any) -> Any:
+    """A private deep copy of a JSON value (dicts and lists copied, scalars shared), so a
+    caller that mutates what it read cannot reach into a cache."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_json(v) for v in value]
+    return value
 
 
 def check_size(value: object) -> None:
