@@ -81,13 +81,30 @@ def validate_value(value: object, path: FieldPath = ()) -> None:
 
 def copy_json(value: Any) -> Any:
     """A private deep copy of a JSON value (dicts and lists copied, scalars shared), so a
-    caller that mutates what it read cannot reach into a cache."""
+    caller that mutates what it read cannot reach into a cache. On the read path: one
+    loop per container, no call per scalar."""
     kind = type(value)
     if kind is dict:
-        return {k: copy_json(v) for k, v in value.items()}
+        return _copy_dict(value)
     if kind is list:
-        return [copy_json(v) for v in value]
+        return _copy_list(value)
     return value
+
+
+def _copy_dict(value: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in value.items():
+        kind = type(v)
+        out[k] = _copy_dict(v) if kind is dict else _copy_list(v) if kind is list else v
+    return out
+
+
+def _copy_list(value: list[Any]) -> list[Any]:
+    out = []
+    for v in value:
+        kind = type(v)
+        out.append(_copy_dict(v) if kind is dict else _copy_list(v) if kind is list else v)
+    return out
 
 
 def check_size(value: object) -> None:
