@@ -42,6 +42,7 @@ from ._values import (
     FieldPath,
     Schema,
     canonical,
+    copy_json,
     declared_kind,
     dotted,
     infer_kind,
@@ -51,7 +52,16 @@ from ._values import (
 
 ConflictValue = Literal["placeholder", "provisional"]
 
-__all__ = ["Core", "Turn", "StoredValue", "PutResult", "ImportResult", "Schema", "ConflictValue"]
+__all__ = [
+    "DEFERRED",
+    "ConflictValue",
+    "Core",
+    "ImportResult",
+    "PutResult",
+    "Schema",
+    "StoredValue",
+    "Turn",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -111,8 +121,12 @@ class StoredValue:
 @dataclass(frozen=True, slots=True)
 class PutResult:
     op_id: str | None
-    """None when the write changed nothing (no op was recorded)."""
+    """None when the write changed nothing (no op was recorded); `DEFERRED` when a
+    write-behind core holds it (its op id is assigned when it is written out)."""
     new_escalations: list[Escalation]
+
+
+DEFERRED: Final = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +187,21 @@ class _KeyState:
     live_view: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
 
 
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """A sequential put not yet written to Loro (write-behind): the last value of a run of
+    puts by one writer to one key that nobody could have observed in between."""
+
+    state: _KeyState
+    value: dict[str, Any]  # a private copy, already validated
+    agent: str
+    turn: Turn | None
+    also: tuple[Turn, ...]
+    first: float  # time of the run's first put: the key's creation time if it is new
+    now: float
+    epoch: int  # reserved by the run's last put: its entries are born at it
+
+
 Visible = Callable[[_Entry], bool]
 
 
@@ -217,7 +246,13 @@ class Core:
         peer_id: int | None = None,
         schema: Schema | None = None,
         conflict_value: ConflictValue = "placeholder",
+        write_behind: bool = False,
     ) -> None:
+        """`write_behind`: a put that has seen everything (it cannot conflict) is held in
+        memory and written to Loro when anything could observe it (a read of its key, a
+        sync, a turn beginning, another writer's put); a run of such puts by one writer to
+        one key is written as one write. `put` then returns `DEFERRED` for its op id.
+        """
         if conflict_value not in ("placeholder", "provisional"):
             raise ValueError(
                 f"conflict_value must be 'placeholder' or 'provisional', got {conflict_value!r}"
@@ -241,6 +276,9 @@ class Core:
         self._ends: dict[int, int] | None = None
         self._peer_order: list[int] = []
         self._keys: dict[str, _KeyState] = {}
+        self._kids: dict[tuple[Namespace, str], str] = {}
+        self._write_behind = write_behind
+        self._pending: dict[str, _Pending] = {}
         self._turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         self._pathjson: dict[FieldPath, str] = {}
         self._counts = {
@@ -251,6 +289,9 @@ class Core:
             "imported_writes": 0,
             "mergeable_concurrent": 0,
             "semantic_conflicts": 0,
+            # write-behind: puts replaced by the same writer's next put to the key before
+            # anything could observe them (they never reached Loro)
+            "folded_puts": 0,
         }
 
     @property
@@ -261,6 +302,9 @@ class Core:
     def begin_turn(self) -> Turn:
         """A writer that starts now has seen everything committed so far."""
         self._settle()
+        # a turn that begins sees held puts, and may be forked with its parent's own ops:
+        # they need their op ids now
+        self.flush()
         turn = Turn(epoch=self._epoch)
         self._turns.add(turn)
         return turn
@@ -268,6 +312,8 @@ class Core:
     def note_read(self, turn: Turn, namespace: Namespace, key: str) -> None:
         """The writer of `turn` read this key: it has seen its current state."""
         self._settle()
+        if self._pending:
+            self._flush_key(self._kid(namespace, key))
         turn.read_epochs[(namespace, key)] = self._epoch
 
     # -- writes --------------------------------------------------------------------
@@ -280,28 +326,125 @@ class Core:
         agent: str,
         turn: Turn | None,
         now: float,
+        also: tuple[Turn, ...] = (),
     ) -> PutResult:
         """Replace the value relative to what `turn` had seen (`None`: seen everything).
 
+        `also`: further turns that own the write (they see it as their own).
         Raises TypeError naming the field path for non-JSON input and SchemaError for a
         value of the wrong shape for a declared kind; nothing is applied then.
         """
         if not isinstance(value, Mapping):
             raise TypeError(f"value must be a dict, got {type(value).__name__}")
-        value = dict(value)
         declared = declared_kind(self._schema, namespace)
+        if self._write_behind:
+            return self._put_behind(namespace, key, value, declared, agent, turn, also, now)
+        value = dict(value)
         plan = _plan_tree((), value, declared)  # raises SchemaError before any op
         self._settle()
         state = self._state(namespace, key, create=True)
         assert state is not None  # create=True always yields a state
         visible = self._visibility(turn, namespace, key)
-        return self._write(state, plan, visible, turn, agent, "put", now, root=())
+        return self._write(state, plan, visible, turn, agent, "put", now, root=(), also=also)
+
+    def _put_behind(
+        self,
+        namespace: Namespace,
+        key: str,
+        value: Mapping[str, Any],
+        declared: dict[FieldPath, FieldKind],
+        agent: str,
+        turn: Turn | None,
+        also: tuple[Turn, ...],
+        now: float,
+    ) -> PutResult:
+        copy = copy_json(value if type(value) is dict else dict(value))
+        if declared:
+            _plan_tree((), copy, declared)  # raises SchemaError before anything is held
+        else:
+            validate_value(copy)  # without declarations, kinds are inferred: nothing to fail
+        self._settle()
+        kid = self._kid(namespace, key)
+        pending = self._pending.get(kid)
+        if pending is not None:
+            if pending.agent == agent and pending.turn is turn and pending.also == also:
+                # the same writer again, and nothing read the key since (a read, a sync or
+                # a turn beginning writes it out): nobody has seen the held value, so this
+                # put replaces it
+                self._epoch += 1
+                pending.value, pending.now, pending.epoch = copy, now, self._epoch
+                pending.state.changed_epoch = self._epoch
+                del self._pending[kid]  # held puts reach Loro in the order of their last put
+                self._pending[kid] = pending
+                self._counts["writes"] += 1
+                self._counts["folded_puts"] += 1
+                return PutResult(DEFERRED, [])
+            self.flush()
+        state = self._state(namespace, key, create=True)
+        assert state is not None  # create=True always yields a state
+        visible = self._visibility(turn, namespace, key)
+        self._materialize(state)
+        if visible is _alive and not state.conflicts:
+            # it has seen everything, so it conflicts with nothing: its value is the
+            # written one, and when it reaches Loro does not change what it merges with
+            self._epoch += 1
+            self._pending[kid] = _Pending(state, copy, agent, turn, also, now, now, self._epoch)
+            state.changed_epoch = self._epoch
+            self._counts["writes"] += 1
+            return PutResult(DEFERRED, [])
+        self.flush()  # every op reaches Loro in the order an eager core would make it
+        plan = _plan_tree((), copy, declared)
+        return self._write(state, plan, visible, turn, agent, "put", now, root=(), also=also)
+
+    def flush(self) -> None:
+        """Write every held put to Loro (write-behind); a no-op otherwise."""
+        while self._pending:
+            self._write_out(self._pending.pop(next(iter(self._pending))))
+
+    def _flush_key(self, kid: str) -> None:
+        """Write out the held put of `kid`, and the ones held since before it: Loro then
+        gets the same ops in the same order as from an eager core (same op ids, same
+        Lamport order for the merges that break ties by it)."""
+        if kid not in self._pending:
+            return
+        while True:
+            first = next(iter(self._pending))
+            self._write_out(self._pending.pop(first))
+            if first == kid:
+                return
+
+    def _write_out(self, pending: _Pending) -> None:
+        state = pending.state
+        plan = _plan_tree((), pending.value, declared_kind(self._schema, state.namespace))
+        # applied as of its put: nothing of this key changed since (every other change to
+        # it writes this one out first), so it has still seen everything
+        self._write(
+            state,
+            plan,
+            _alive,
+            pending.turn,
+            pending.agent,
+            "put",
+            pending.now,
+            root=(),
+            also=pending.also,
+            epoch=pending.epoch,
+            first=pending.first,
+        )
+
+    def _kid(self, namespace: Namespace, key: str) -> str:
+        ident = (namespace, key)
+        kid = self._kids.get(ident)
+        if kid is None:
+            kid = self._kids[ident] = _hash(*namespace, "", key)
+        return kid
 
     def delete(
         self, namespace: Namespace, key: str, *, agent: str, turn: Turn | None, now: float
     ) -> PutResult:
         """Remove everything `turn` had seen of the key (concurrent puts survive)."""
         self._settle()
+        self.flush()
         state = self._state(namespace, key, create=False)
         if state is None:
             return PutResult(None, [])
@@ -312,6 +455,7 @@ class Core:
         """Write `value` to the escalated field as a write that has seen every contender."""
         validate_value(value, escalation.path)
         self._settle()
+        self.flush()
         state = self._state(escalation.namespace, escalation.key, create=False)
         if state is None:
             raise KeyError(f"no key {escalation.key!r} in namespace {escalation.namespace!r}")
@@ -333,6 +477,8 @@ class Core:
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
         """The merged value; conflicted fields read as the placeholder or provisional."""
         self._settle()
+        if self._pending:
+            self._flush_key(self._kid(namespace, key))
         state = self._state(namespace, key, create=False)
         if state is None:
             return None
@@ -346,6 +492,7 @@ class Core:
     def items(self) -> Iterator[tuple[Namespace, str, StoredValue]]:
         """Every live key, in a deterministic order."""
         self._settle()
+        self.flush()
         self._refresh_dirty()
         for _, state in sorted(self._keys.items(), key=lambda kv: (kv[1].namespace, kv[1].key)):
             stored = self.get(state.namespace, state.key)
@@ -355,6 +502,7 @@ class Core:
     def escalations(self, namespace: Namespace | None = None) -> list[Escalation]:
         """Open conflicts, optionally only under a namespace prefix."""
         self._settle()
+        self.flush()
         self._refresh_dirty()
         out: list[Escalation] = []
         for state in self._keys.values():
@@ -367,7 +515,9 @@ class Core:
 
     def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
         self._settle()
-        kid = _hash(*namespace, "", key)
+        kid = self._kid(namespace, key)
+        if self._pending:
+            self._flush_key(kid)
         raw = self._doc.get_map(f"h:{kid}").get_value()
         records = []
         for op, packed in raw.items():
@@ -387,6 +537,7 @@ class Core:
     def attribution(self) -> dict[tuple[Namespace, str], dict[str, list[str]]]:
         """Per key and dotted leaf field: the agents whose writes survive in the value."""
         self._settle()
+        self.flush()
         self._refresh_dirty()
         out: dict[tuple[Namespace, str], dict[str, list[str]]] = {}
         for state in self._keys.values():
@@ -426,6 +577,8 @@ class Core:
     # -- replica sync --------------------------------------------------------------
     def version(self) -> bytes:
         """Opaque digest of what this replica holds: equal holdings, equal bytes."""
+        if self._pending:
+            self.flush()
         if self._version is None:
             ends = self._ends
             if ends is None:
@@ -441,6 +594,8 @@ class Core:
 
         Raises CorruptUpdateError if `since` is not a digest.
         """
+        if self._pending:
+            self.flush()
         if since is not None and since == self.version():
             return b""  # digests are canonical: the peer holds exactly what we hold
         vv = loro.VersionVector() if since is None else _decode_version(since)
@@ -483,6 +638,8 @@ class Core:
             raise TypeError(f"update blob must be bytes, got {type(blob).__name__}")
         if not blob:
             return {}
+        if self._pending:
+            self.flush()  # held puts were made before this update arrived
         doc = self._doc
         before = doc.oplog_vv
         if self._unsettled_since is None:
@@ -591,6 +748,7 @@ class Core:
     def export_snapshot(self) -> bytes:
         """Everything, compacted, for persistence (`import_updates` accepts it)."""
         self._settle()
+        self.flush()
         return bytes(self._doc.export(loro.ExportMode.Snapshot()))
 
     # ==================================================================================
@@ -607,7 +765,7 @@ class Core:
         return self._doc.get_map(f"k:{kid}")
 
     def _state(self, namespace: Namespace, key: str, *, create: bool) -> _KeyState | None:
-        kid = _hash(*namespace, "", key)
+        kid = self._kid(namespace, key)
         state = self._keys.get(kid)
         if state is None:
             if self._dir.get(kid) is not None:
@@ -692,7 +850,7 @@ class Core:
         if turn is None:
             return _alive
         seen = max(turn.epoch, turn.read_epochs.get((namespace, key), -1))
-        state = self._keys.get(_hash(*namespace, "", key))
+        state = self._keys.get(self._kid(namespace, key))
         if state is None or state.changed_epoch <= seen:
             return _alive  # nothing of this key changed since the writer looked
         own = turn.own_ops
@@ -771,7 +929,13 @@ class Core:
         now: float,
         *,
         root: FieldPath,
+        also: tuple[Turn, ...] = (),
+        epoch: int | None = None,
+        first: float | None = None,
     ) -> PutResult:
+        """Apply one write. `epoch`/`first`: a held put written out (write-behind), at the
+        epoch it reserved, created at its run's first put if the key is new; it was
+        counted when it was put."""
         doc = self._doc
         self._version = self._ends = None  # the log changes below
         kid = state.kid
@@ -794,7 +958,7 @@ class Core:
             self._dir.insert(kid, [list(state.namespace), state.key])
         entries = self._entries_map(kid)
         existed = bool(view.get(())) or plan is None
-        created = state.meta[0] if (state.meta and existed) else now
+        created = state.meta[0] if (state.meta and existed) else (now if first is None else first)
         entries.insert("meta", _pack([created, now]))
         fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
             [dotted(root)] if root else []
@@ -805,8 +969,10 @@ class Core:
         # from the log alone (`import_updates_deferred`)
         doc.set_next_commit_message(op.partition(":")[2])
         doc.commit()
-        self._epoch += 1
-        epoch = self._epoch
+        held = epoch is not None
+        if epoch is None:
+            self._epoch += 1
+            epoch = self._epoch
         for entry in ops.inserted:
             entry.born = epoch
             _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
@@ -815,15 +981,18 @@ class Core:
             if entry.died is None:
                 self._bury(state, entry, epoch, op, horizon)
         for path, (frontiers, text) in ops.text_paths.items():
-            self._touch_text(state, path, op=op, frontiers=frontiers, text=text)
+            self._touch_text(state, path, op=op, frontiers=frontiers, text=text, epoch=epoch)
         state.meta = (created, now)
         state.history_ops.add(op)
         state.value_valid = False
         state.changed_epoch = epoch
         if turn is not None:
             turn.own_ops.add(op)
-        counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
-        self._counts[counter_key] += 1
+        for owner in also:
+            owner.own_ops.add(op)
+        if not held:
+            counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
+            self._counts[counter_key] += 1
         new = self._refresh_conflicts(state)
         if ops.concurrent:
             self._counts["semantic_conflicts" if new else "mergeable_concurrent"] += 1
@@ -863,6 +1032,7 @@ class Core:
         op: str | None,
         frontiers: Any = None,
         text: str | None = None,
+        epoch: int | None = None,
     ) -> None:
         """Remember the text after a change: the base for writers whose view is older.
 
@@ -876,7 +1046,8 @@ class Core:
         # what every writer that looks from now on sees: the merged text
         believed_here = frontiers is None and text == merged  # its writer saw it all
         owner = op or "" if believed_here else ""
-        track.snapshots.append((self._epoch, owner, self._doc.oplog_frontiers, merged))
+        at = self._epoch if epoch is None else epoch
+        track.snapshots.append((at, owner, self._doc.oplog_frontiers, merged))
         if frontiers is not None and text is not None:
             # what this op's own writer believes (its edit on its older base): for that
             # writer only, so it is never visible by epoch

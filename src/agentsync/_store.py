@@ -295,7 +295,11 @@ class _StoreBase(BaseStore):
             raise TypeError(f"resolver must be callable, got {type(resolver).__name__}")
         if resolver_timeout is not None and resolver_timeout <= 0:
             raise ValueError(f"resolver_timeout must be positive, got {resolver_timeout!r}")
-        self._core = Core(peer_id=peer_id, schema=schema, conflict_value=conflict_value)
+        # write-behind: a put that has seen everything reaches Loro when something could
+        # observe it (a read of its key, a sync, a durable append), one write per run
+        self._core = Core(
+            peer_id=peer_id, schema=schema, conflict_value=conflict_value, write_behind=True
+        )
         self._lock = threading.Lock()
         self._token = new_store_token()
         self._clock: Callable[[], float] = clock or time.time
@@ -934,7 +938,13 @@ class _StoreBase(BaseStore):
             )
         else:
             result = self._core.put(
-                namespace, key, op.value, agent=writer.agent, turn=writer.turn, now=now
+                namespace,
+                key,
+                op.value,
+                agent=writer.agent,
+                turn=writer.turn,
+                now=now,
+                also=writer.ancestors,
             )
             self._counts["puts"] += 1
         if result.op_id is None:
@@ -943,8 +953,9 @@ class _StoreBase(BaseStore):
             return
         if writer.agent == ANONYMOUS:
             self._counts["anonymous_writes"] += 1
-        for turn in writer.ancestors:
-            turn.own_ops.add(result.op_id)
+        if op.value is None:
+            for turn in writer.ancestors:
+                turn.own_ops.add(result.op_id)
         self._persist(before, namespace, key, writer.agent)
         paths: IndexPaths | None = None
         if op.value is not None and op.index is not False and self.embeddings is not None:
