@@ -54,7 +54,9 @@ def per_call(fn: Callable[[int], object], start: int, count: int, repeats: int =
     return statistics.median(samples)
 
 
-def measure(make: Callable[[], BaseStore], history: int, window: int, keys: int) -> dict[str, float]:
+def measure(
+    make: Callable[[], BaseStore], history: int, window: int, keys: int
+) -> dict[str, float]:
     store = make()
 
     def put(i: int) -> None:

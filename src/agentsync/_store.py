@@ -35,6 +35,7 @@ from typing import Any, Final, Protocol, Self, TypeAlias, TypeVar
 
 import anyio
 import anyio.to_thread
+import msgspec
 import structlog
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
@@ -64,8 +65,9 @@ from ._context import (
     pop_frame,
     push_frame,
 )
-from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
+from ._core import DEFERRED, ConflictValue, Core, ImportResult, PutResult, Schema, Turn
 from ._errors import AgentSyncError
+from ._persistence import HeldPut
 from ._query import (
     IndexPaths,
     index_paths,
@@ -91,6 +93,9 @@ ResolverFunc: TypeAlias = Callable[[Escalation], "JSON | Awaitable[JSON]"]
 
 TTL_AGENT: Final = "ttl-sweeper"
 IMPORT_AGENT: Final = "import"
+FLUSH_AGENT: Final = "flush"  # the log entry that writes held puts out as one blob
+_HELD_ENCODER: Final = msgspec.json.Encoder()
+_HELD_DECODER: Final = msgspec.json.Decoder(dict[str, Any])
 _FIRED_MEMORY: Final = 16_384
 
 _Key: TypeAlias = tuple[Namespace, str]
@@ -99,6 +104,10 @@ _Key: TypeAlias = tuple[Namespace, str]
 class _UpdateLog(Protocol):
     """What `agentsync._persistence.open_log` returns (see that module)."""
 
+    holds_puts: bool
+
+    def hold(self, puts: Sequence[HeldPut]) -> None: ...
+    def load_held(self) -> Sequence[HeldPut]: ...
     def load(self) -> list[bytes]: ...
     def append(self, blob: bytes, *, namespace: Namespace, key: str, agent: str) -> None: ...
     def maybe_compact(self, snapshot: Callable[[], bytes]) -> object: ...
@@ -348,17 +357,24 @@ class _StoreBase(BaseStore):
         self._log: _UpdateLog | None = None
         self._unlogged_since: bytes | None = None
         self._defer_persist = False  # inside a multi-put batch: one append at the end
+        # held puts (SQLite): a put the core holds is logged as its value, not as a blob
+        self._holds = False
+        self._held_batch: list[HeldPut] = []  # inside a batch: held together at the end
+        self._batch_needs_blob = False  # inside a batch: a write the core did not hold
+        self._must_append = False  # a hold failed: the next write appends a blob instead
         self._woken = False
         self._closed = False
         if path is not None or dsn is not None:
             from ._persistence import open_log
 
             self._log = updates = open_log(path=path, dsn=dsn)
+            self._holds = updates.holds_puts
             try:
                 with self._lock:
                     for blob in updates.load():
                         # our own history: its conflicts are not new, so nothing fires
                         self._absorb(self._core.import_updates(blob), collect=False)
+                    self._replay_held(updates.load_held())
                 updates.start_listener(self._wake)
             except BaseException:
                 updates.close()
@@ -515,6 +531,7 @@ class _StoreBase(BaseStore):
     def export_updates(self, since: bytes | None = None) -> bytes:
         """Everything a replica at digest `since` lacks (`None`: everything)."""
         with self._lock:
+            self._persist_held()
             return self._core.export_updates(since)
 
     def import_updates(self, blob: bytes) -> None:
@@ -549,7 +566,10 @@ class _StoreBase(BaseStore):
                 return
             self._closed = True
             if self._log is not None:
-                self._log.close()
+                try:
+                    self._persist_held()  # else the next open replays them: correct, slower
+                finally:
+                    self._log.close()
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close)
@@ -766,20 +786,31 @@ class _StoreBase(BaseStore):
     def _write_batch_locked(
         self, plan: _Plan, writer: _Writer, now: float, outcome: _Outcome
     ) -> None:
-        """Several puts in one batch: one durable append (one fsync) for all of them."""
-        before = self._core.version()
+        """Several puts in one batch: one durable commit (one fsync) for all of them: the
+        held puts' values, or one blob when a write could not be held."""
+        if self._holds and self._unlogged_since is None:
+            self._unlogged_since = self._core.version()  # nothing is held: no flush
+        before = self._unlogged_since if self._holds else self._core.version()
         self._defer_persist = True
+        self._held_batch = []
+        self._batch_needs_blob = False
         try:
             for (namespace, key), put in plan.puts.items():
                 self._write_locked(namespace, key, put, writer, now, outcome)
         except BaseException:
             if self._unlogged_since is None:
                 self._unlogged_since = before  # the next append carries what was applied
+            if self._held_batch:
+                self._must_append = True  # applied and held, but not logged
             raise
         finally:
             self._defer_persist = False
+        held, self._held_batch = self._held_batch, []
         namespace, key = next(iter(plan.puts))
-        self._persist(before, namespace, key, writer.agent)
+        if self._holds and not self._batch_needs_blob:
+            self._hold(held)
+        else:
+            self._persist(before, namespace, key, writer.agent)
 
     def _get_fast(self, op: GetOp) -> Item | _Slow | None:
         """A batch of one GetOp without the general bookkeeping, when none is due."""
@@ -928,7 +959,15 @@ class _StoreBase(BaseStore):
         now: float,
         outcome: _Outcome,
     ) -> None:
-        before = self._core.version() if self._log is not None and not self._defer_persist else None
+        holding = self._holds and op.value is not None and not self._must_append
+        if holding:
+            before = None
+            if self._unlogged_since is None:
+                self._unlogged_since = self._core.version()  # nothing is held: no flush
+        elif self._log is not None and not self._defer_persist:
+            before = self._core.version()
+        else:
+            before = None
         result: PutResult
         if op.value is None:
             self._keys.setdefault(namespace, {})  # as get: InMemoryStore makes the slot
@@ -956,7 +995,20 @@ class _StoreBase(BaseStore):
         if op.value is None:
             for turn in writer.ancestors:
                 turn.own_ops.add(result.op_id)
-        self._persist(before, namespace, key, writer.agent)
+        if not holding:
+            if self._defer_persist:
+                self._batch_needs_blob = True
+            self._persist(before, namespace, key, writer.agent)
+        elif result.op_id == DEFERRED:
+            held = HeldPut(namespace, key, writer.agent, now, _HELD_ENCODER.encode(op.value))
+            if self._defer_persist:
+                self._held_batch.append(held)
+            else:
+                self._hold([held])
+        elif self._defer_persist:
+            self._batch_needs_blob = True  # it conflicts: a blob, carrying the held too
+        else:
+            self._persist(self._unlogged_since, namespace, key, writer.agent)
         paths: IndexPaths | None = None
         if op.value is not None and op.index is not False and self.embeddings is not None:
             paths = self._index_paths if op.index is None else index_paths(op.index)
@@ -1013,6 +1065,42 @@ class _StoreBase(BaseStore):
             self._counts["escalations"] += 1
             outcome.escalations.append(esc)
 
+    def _replay_held(self, held: Sequence[HeldPut]) -> None:
+        """Puts held when the log was last written: again, in order, as puts that have
+        seen everything (they came after every blob in the log)."""
+        if not held:
+            return
+        self._unlogged_since = self._core.version()
+        ignored = _Outcome([])
+        for put in held:
+            try:
+                value = _HELD_DECODER.decode(put.value)
+            except msgspec.DecodeError as exc:
+                raise AgentSyncError(
+                    f"held put of {put.namespace!r} {put.key!r} in the log is not JSON: {exc}"
+                ) from exc
+            self._core.put(
+                put.namespace, put.key, value, agent=put.agent, turn=None, now=put.put_at
+            )
+            self._key_changed((put.namespace, put.key), None, ignored, exists=True)
+
+    def _hold(self, puts: list[HeldPut]) -> None:
+        """Log puts the core holds, durable before the write returns."""
+        assert self._log is not None
+        try:
+            self._log.hold(puts)
+        except BaseException:
+            self._must_append = True  # what the core holds is not all logged now
+            raise
+        if self._log.maybe_compact(self._core.export_snapshot):
+            self._unlogged_since = None  # the snapshot carries everything the core has
+
+    def _persist_held(self) -> None:
+        """Write held puts out as one blob before anything can leave this process: a put
+        replayed after a crash makes new ops, which must not meet the old ones elsewhere."""
+        if self._holds and self._unlogged_since is not None:
+            self._persist(self._unlogged_since, (), "", FLUSH_AGENT)
+
     def _persist(self, before: bytes | None, namespace: Namespace, key: str, agent: str) -> None:
         """Append what this write added to the durable log before the write returns.
 
@@ -1031,6 +1119,7 @@ class _StoreBase(BaseStore):
             self._unlogged_since = since
             raise
         self._unlogged_since = None
+        self._must_append = False
         self._log.maybe_compact(self._core.export_snapshot)
 
     # == imports, pulls, sweeps, resolutions (all under the lock) =======================

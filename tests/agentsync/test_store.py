@@ -577,23 +577,63 @@ def test_a_durable_store_reopens_with_its_state(factory: StoreFactory, tmp_path:
         assert reopened.stats()["escalations"] == 0  # reloaded conflicts are not new
 
 
-def test_a_batch_of_puts_is_one_durable_append(factory: StoreFactory, tmp_path: Path) -> None:
-    import sqlite3
-
+def test_a_batch_of_puts_is_one_durable_commit(factory: StoreFactory, tmp_path: Path) -> None:
     from langgraph.store.base import PutOp
 
     path = str(tmp_path / "state.db")
+    commits: list[tuple[str, int]] = []
     with factory(path=path) as store:
+        log = store._log
+        hold, append_many = log.hold, log.append_many
+        log.hold = lambda puts: (commits.append(("hold", len(puts))), hold(puts))[1]
+        log.append_many = lambda entries: (
+            commits.append(("blob", len(list(entries := list(entries))))),
+            append_many(entries),
+        )[1]
         store.put(("solo",), "k", {"v": 0})
         store.batch([PutOp(("many",), f"k{i}", {"v": i}) for i in range(50)])
-    db = sqlite3.connect(path)  # the store holds the file exclusively until closed
-    try:
-        (rows,) = db.execute("SELECT count(*) FROM agentsync_updates").fetchone()
-    finally:
-        db.close()
-    assert rows == 2  # one for the single put, one for the whole batch
+        assert commits == [("hold", 1), ("hold", 50)]  # one commit per call, no CRDT blob
+        store.delete(("solo",), "k")  # not held: one blob carrying the held puts too
+        assert commits[2:] == [("blob", 1)]
+        assert log.load_held() == []
     with factory(path=path) as reopened:
         assert [reopened.get(("many",), f"k{i}").value["v"] for i in range(50)] == list(range(50))
+        assert reopened.get(("solo",), "k") is None
+
+
+def test_held_puts_are_replayed_after_a_crash_with_their_time_and_writer(
+    factory: StoreFactory, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "state.db")
+    store = factory(path=path, clock=FakeClock(100.0))
+    with store.acting_as("researcher"):
+        store.put(NS, "k", {"tags": ["a"], "n": 1})
+        store.put(NS, "k", {"tags": ["a", "b"], "n": 2})
+    assert len(store._log.load_held()) == 2
+    store._log.close()  # a crash: the store never writes its held puts out
+    with factory(path=path, clock=FakeClock(500.0)) as reopened:
+        item = reopened.get(NS, "k")
+        assert item is not None and item.value == {"tags": ["a", "b"], "n": 2}
+        assert item.updated_at.timestamp() == 100.0
+        assert [r.agent_id for r in reopened.history(NS, "k")] == ["researcher"]
+
+
+def test_an_export_writes_held_puts_to_the_log_first(factory: StoreFactory, tmp_path: Path) -> None:
+    """A held put replayed after a crash makes new ops; if the old ones had left the
+    process, a counter would count both. So nothing held leaves before it is a blob."""
+    path = str(tmp_path / "state.db")
+    schema = {NS: {"n": "counter"}}
+    store = factory(path=path, schema=schema)
+    store.put(NS, "k", {"n": 5})
+    peer = factory(schema=schema)
+    peer.import_updates(store.export_updates())
+    assert store._log.load_held() == []
+    store._log.close()  # crash right after the export
+    with factory(path=path, schema=schema) as reopened:
+        peer.import_updates(reopened.export_updates())
+        reopened.import_updates(peer.export_updates())
+        assert reopened.get(NS, "k").value == {"n": 5}
+        assert peer.get(NS, "k").value == {"n": 5}
 
 
 def test_a_closed_store_refuses_work(factory: StoreFactory) -> None:
@@ -740,3 +780,77 @@ def test_values_past_the_depth_and_size_limits_are_refused(factory: StoreFactory
     assert store.get(NS, "deep") is None and store.get(NS, "big") is None
     store.put(NS, "fine", {"blob": "x" * 1000})  # a value under the limits goes through
     assert store.get(NS, "fine") is not None
+
+
+STORE_CHILD = """
+import random, sys
+import structlog
+from langgraph.store.base import PutOp
+from agentsync import SyncedStore
+
+structlog.configure(logger_factory=structlog.ReturnLoggerFactory())  # stdout is for acks
+path, start, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(seed)
+store = SyncedStore(path=path)
+store._log.compact_every = 40
+i = start
+while True:
+    size = rng.choice([1, 1, 1, 1, 5, 20])
+    ops = {f"k{j % 13}": j for j in range(i, i + size)}  # last put per key wins in a batch
+    if size == 1:
+        store.put(("d",), f"k{i % 13}", {"v": i, "tags": [f"t{i % 4}"]})
+    else:
+        store.batch([PutOp(("d",), k, {"v": v, "tags": [f"t{v % 4}"]}) for k, v in ops.items()])
+    i += size
+    if rng.random() < 0.1:
+        store.get(("d",), f"k{rng.randrange(13)}")  # writes held puts to the CRDT, not the log
+    if rng.random() < 0.05:
+        store.export_updates()  # writes them to the log as one blob
+    sys.stdout.write("".join(f"{k} {v}\\n" for k, v in ops.items()))  # acknowledged
+    sys.stdout.flush()
+"""
+
+
+def test_sigkill_loses_no_acknowledged_put(tmp_path: Path) -> None:
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    import agentsync
+
+    path = tmp_path / "state.db"
+    rng = random.Random(11)
+    src = str(Path(agentsync.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    acknowledged: dict[str, int] = {}
+    start = 0
+    for round_ in range(6):
+        child = subprocess.Popen(
+            [sys.executable, "-c", STORE_CHILD, str(path), str(start), str(round_)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            for _ in range(rng.randint(1, 300)):
+                line = child.stdout.readline()  # type: ignore[union-attr]
+                assert line, f"child died early: {child.stderr.read()}"  # type: ignore[union-attr]
+                key, v = line.split()
+                acknowledged[key] = max(acknowledged.get(key, -1), int(v))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            child.stdout.close()  # type: ignore[union-attr]
+            child.stderr.close()  # type: ignore[union-attr]
+        with SyncedStore(path=str(path)) as reopened:
+            got = {item.key: item.value for item in reopened.search(("d",), limit=100)}
+            assert reopened.escalations() == []
+        for key, v in acknowledged.items():
+            assert got[key]["v"] >= v, (key, got[key], v)  # a later, unacknowledged put may land
+            assert got[key]["v"] % 13 == int(key[1:]) and got[key]["tags"] == [
+                f"t{got[key]['v'] % 4}"
+            ]
+        start = max(item["v"] for item in got.values()) + 1
