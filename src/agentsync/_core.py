@@ -185,6 +185,10 @@ class _KeyState:
     value_valid: bool = False
     changed_epoch: int = 0  # last epoch at which anything of this key changed here
     live_view: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
+    # child names per path in `live_view`, and whether every entry in it is a stored one
+    # (none synthetic): what lets a write that saw everything update the value in place
+    live_children: dict[FieldPath, list[str]] = field(default_factory=dict)
+    live_exact: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -993,7 +997,10 @@ class Core:
         if not held:
             counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
             self._counts[counter_key] += 1
-        new = self._refresh_conflicts(state)
+        if visible is _alive and self._refresh_written(state, ops):
+            new = []
+        else:
+            new = self._refresh_conflicts(state)
         if ops.concurrent:
             self._counts["semantic_conflicts" if new else "mergeable_concurrent"] += 1
         log.debug(
@@ -1132,12 +1139,66 @@ class Core:
         for path in view:
             if path:
                 children.setdefault(path[:-1], []).append(path[-1])
+        state.live_children = children
+        state.live_exact = all(e.eid for entries in view.values() for e in entries)
         value = self._build(state, (), view, children, conflicts)
         state.value = value if isinstance(value, dict) else None
         state.value_valid = True
         fresh = [esc for cid, esc in conflicts.items() if cid not in state.conflicts]
         state.conflicts = conflicts
         return fresh
+
+    def _refresh_written(self, state: _KeyState, ops: _Ops) -> bool:
+        """After a write that had seen everything of the key: update the value and the
+        live view in place for just the fields it changed, as `_refresh_conflicts` would
+        compute them. False (nothing settled; rebuild) unless the key had no open conflict,
+        its view held no synthetic presence (those are attributed to the latest content
+        beneath them) and the write kept its shape: no field appeared or vanished, and
+        each field whose presence changed now has exactly one (so no conflict arose).
+        """
+        value = state.value
+        if value is None or state.conflicts or not state.live_exact:
+            return False
+        view = state.live_view
+        touched: dict[FieldPath, bool] = {}  # path -> whether its presence changed
+        for entry in ops.inserted:
+            if entry.kind in _PRESENCE:
+                touched[entry.path] = True
+            else:
+                touched.setdefault(entry.path, False)
+        for entry in ops.removed:
+            if entry.kind in _PRESENCE:
+                touched[entry.path] = True
+            else:
+                touched.setdefault(entry.path, False)
+        for path in ops.text_paths:
+            touched.setdefault(path, False)
+        regs = state.regs
+        for path, presence in touched.items():
+            if path not in view:
+                return False  # a new field
+            if presence:
+                live = regs.get(path)
+                if live is None or len(live) != 1:
+                    return False  # a field gone, or more than one presence
+                view[path] = list(live.values())
+        children = state.live_children
+        conflicts: dict[str, Escalation] = {}
+        for path in touched:
+            built = self._build(state, path, view, children, conflicts)
+            if conflicts or isinstance(built, _Absent):
+                return False
+            if not path:
+                if not isinstance(built, dict):
+                    return False
+                value = state.value = built
+                continue
+            parent: Any = value
+            for part in path[:-1]:
+                parent = parent[part]
+            parent[path[-1]] = built
+        state.value_valid = True
+        return True
 
     def _build(
         self,
