@@ -811,10 +811,9 @@ class Core:
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
                 current.update(entries)
-        horizon = min((t.epoch for t in self._turns), default=epoch)
         for eid, entry in current.items():
             if eid not in raw:
-                self._bury(state, entry, epoch, None, horizon)
+                self._bury(state, entry, epoch, None)
         for eid, payload in raw.items():
             if eid == "meta":
                 created, updated = _unpack(payload)
@@ -832,9 +831,7 @@ class Core:
         state.changed_epoch = epoch
         return state
 
-    def _bury(
-        self, state: _KeyState, entry: _Entry, epoch: int, by: str | None, horizon: int
-    ) -> None:
+    def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
         bucket = _bucket(state, entry)
         entries = bucket.get(entry.path)
         if entries is not None:
@@ -847,6 +844,9 @@ class Core:
         grave = state.graveyard.setdefault(entry.path, [])
         grave.append(entry)
         if len(grave) > 8:
+            # the oldest view a live turn may still write from (asked only here: walking
+            # the weak set of turns on every write cost a microsecond)
+            horizon = min((t.epoch for t in self._turns), default=epoch)
             grave[:] = [e for e in grave if e.died is not None and e.died > horizon]
             del grave[:-_GRAVEYARD_CAP]
 
@@ -955,7 +955,8 @@ class Core:
             if () in view:
                 ops._remove_subtree((), view)
         else:
-            ops.apply(plan, view)
+            shown = _ABSENT if ops.current is None else _lookup(ops.current, plan.path)
+            ops.apply(plan, view, shown, True)
         if plan is None and not ops.touched:
             return PutResult(None, [])  # deleting what this writer never saw: no op
         if self._dir.get(kid) is None:
@@ -980,10 +981,9 @@ class Core:
         for entry in ops.inserted:
             entry.born = epoch
             _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
-        horizon = min((t.epoch for t in self._turns), default=epoch)
         for entry in ops.removed:
             if entry.died is None:
-                self._bury(state, entry, epoch, op, horizon)
+                self._bury(state, entry, epoch, op)
         for path, (frontiers, text) in ops.text_paths.items():
             self._touch_text(state, path, op=op, frontiers=frontiers, text=text, epoch=epoch)
         state.meta = (created, now)
@@ -1568,6 +1568,8 @@ class _Ops:
         self.map.insert(eid, _pack([code, scalar, self.agent]))
         self.inserted.append(_Entry(eid, path, self.op, self.agent, code, scalar))
         self._drop(seen)
+        if self.visible is _alive:
+            return  # it saw every live entry (its view is the live one)
         live_unseen = [e for e in self.state.regs.get(path, {}).values() if e not in seen]
         if live_unseen:
             self.concurrent = True
@@ -1591,28 +1593,43 @@ class _Ops:
         self._insert_presence(path, "m", None, seen)
         self.touched = True
 
-    def apply(self, node: _Node, view: dict[FieldPath, list[_Entry]]) -> bool:
-        """Write `node` relative to the writer's view. True if anything under it changed."""
+    def apply(
+        self, node: _Node, view: dict[FieldPath, list[_Entry]], shown: Any, built: bool
+    ) -> bool:
+        """Write `node` relative to the writer's view. True if anything under it changed.
+
+        `shown`: what the field reads as now if the writer has seen all of the key (else,
+        or if it is absent, `_ABSENT`): an equal field is untouched. `built`: every map
+        above is a plain one of the view (one kind, no contest), so `shown` is what this
+        view materializes to here.
+        """
         path = node.path
-        if self.current is not None:
-            # the writer has seen the key as it reads now: an equal subtree is untouched
-            shown = _lookup(self.current, path)
-            if shown is not _ABSENT and _same(shown, node.value):
-                return False
+        kind = node.kind
         seen = view.get(path, [])
-        code = _KIND_CODE[node.kind]
+        code = _KIND_CODE[kind]
+        if len(seen) == 1:
+            same_kind = seen[0].kind == code
+        else:
+            same_kind = bool(seen) and all(e.kind == code for e in seen)
+        # a plain map of the view equal to the written one writes nothing field by field
+        # too, so it is compared through its fields rather than encoded whole per level
+        plain_map = built and same_kind and kind == "map"
+        if not plain_map and shown is not _ABSENT and _same(shown, node.value):
+            return False
         if len(seen) > 1:
             contenders = self.core._contenders(self.state, path, seen)
             if contenders is not None and canonical(node.value) == canonical(
                 self.core._shown(path, contenders)
             ):
                 return False  # written back as read: an open conflict is not a new value
-        same_kind = bool(seen) and all(e.kind == code for e in seen)
         changed = False
-        if node.kind == "map":
+        if kind == "map":
             assert node.children is not None
-            for child in node.children.values():
-                changed |= self.apply(child, view)
+            inner = shown if isinstance(shown, dict) else None
+            for name, child in node.children.items():
+                sub = _ABSENT if inner is None else inner.get(name, _ABSENT)
+                if self.apply(child, view, sub, plain_map):
+                    changed = True
             for name in self._children(view).get(path, ()):
                 if name not in node.children:
                     self._remove_subtree((*path, name), view)
