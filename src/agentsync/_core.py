@@ -39,6 +39,7 @@ from ._errors import CorruptUpdateError, SchemaError
 from ._types import JSON, Contender, Escalation, FieldKind, Namespace, WriteAction, WriteRecord
 from ._values import (
     MAX_DEPTH,
+    TEXT_MARKERS,
     FieldPath,
     Schema,
     canonical,
@@ -1335,19 +1336,46 @@ def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
         if not isinstance(value, dict):
             raise SchemaError(f"field {dotted(path)!r} is a map but got {type(value).__name__}")
         children = {}
+        # a child's path is not too deep, nor a path of an element of a child list
+        inline = len(path) < MAX_DEPTH
+        inline_list = len(path) < MAX_DEPTH - 1
         for k, v in value.items():
             if not isinstance(k, str):
                 where = dotted(path) or "<root>"
                 raise TypeError(
                     f"field names must be str, got {type(k).__name__} {k!r} under {where!r}"
                 )
-            children[k] = _plan_tree((*path, k), v, declared)
+            child = (*path, k)
+            if inline and (not declared or child not in declared):
+                # the common leaves, planned here as `infer_kind` would (a call per field
+                # was most of the cost): exact scalar types, and lists of them (nothing
+                # in those can fail validation)
+                t = type(v)
+                if t is str:
+                    children[k] = _Node(child, "text" if _names_text(k) else "register", v)
+                    continue
+                if t is int or t is bool or v is None:
+                    children[k] = _Node(child, "register", v)
+                    continue
+                if t is list and inline_list and all(type(x) in _PLAIN for x in v):
+                    children[k] = _Node(child, "set", v)
+                    continue
+            children[k] = _plan_tree(child, v, declared)
         node.children = children
     elif type(value) is str or type(value) is int or type(value) is bool or value is None:
         pass
     else:
         validate_value(value, path)
     return node
+
+
+_PLAIN: Final = frozenset({str, int, bool, type(None)})  # JSON scalars no check can refuse
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_text(name: str) -> bool:
+    """Whether a string field of this name is text (`infer_kind`); few names, many puts."""
+    return any(m in name.lower() for m in TEXT_MARKERS)
 
 
 def _bucket(state: _KeyState, entry: _Entry) -> dict[FieldPath, dict[str, _Entry]]:
