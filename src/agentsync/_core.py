@@ -190,6 +190,7 @@ class _KeyState:
     # (none synthetic): what lets a write that saw everything update the value in place
     live_children: dict[FieldPath, list[str]] = field(default_factory=dict)
     live_exact: bool = False
+    handles: tuple[Any, Any] | None = None  # its entries and history maps in Loro
 
 
 @dataclass(slots=True, eq=False)
@@ -769,6 +770,14 @@ class Core:
     def _entries_map(self, kid: str) -> Any:
         return self._doc.get_map(f"k:{kid}")
 
+    def _handles(self, state: _KeyState) -> tuple[Any, Any]:
+        """The key's entries and history maps, looked up once (as `self._dir` is)."""
+        handles = state.handles
+        if handles is None:
+            kid = state.kid
+            handles = state.handles = (self._entries_map(kid), self._doc.get_map(f"h:{kid}"))
+        return handles
+
     def _state(self, namespace: Namespace, key: str, *, create: bool) -> _KeyState | None:
         kid = self._kid(namespace, key)
         state = self._keys.get(kid)
@@ -879,7 +888,10 @@ class Core:
         """
         view: dict[FieldPath, list[_Entry]] = {}
         for path, entries in state.regs.items():
-            seen = [e for e in entries.values() if visible(e)]
+            if visible is _alive:  # without a call per entry
+                seen = [e for e in entries.values() if e.died is None]
+            else:
+                seen = [e for e in entries.values() if visible(e)]
             if seen:
                 view[path] = seen
         if visible is not _alive:
@@ -913,13 +925,12 @@ class Core:
         path: FieldPath,
         visible: Visible,
     ) -> list[_Entry]:
+        if visible is _alive:  # without a call per entry
+            return [e for e in bucket.get(path, {}).values() if e.died is None]
         out = [e for e in bucket.get(path, {}).values() if visible(e)]
-        if visible is not _alive:
-            out.extend(
-                e
-                for e in state.graveyard.get(path, ())
-                if _bucket(state, e) is bucket and visible(e)
-            )
+        out.extend(
+            e for e in state.graveyard.get(path, ()) if _bucket(state, e) is bucket and visible(e)
+        )
         return out
 
     # -- the write path ------------------------------------------------------------
@@ -962,14 +973,14 @@ class Core:
             return PutResult(None, [])  # deleting what this writer never saw: no op
         if self._dir.get(kid) is None:
             self._dir.insert(kid, [list(state.namespace), state.key])
-        entries = self._entries_map(kid)
+        entries, history = self._handles(state)
         existed = bool(view.get(())) or plan is None
         created = state.meta[0] if (state.meta and existed) else (now if first is None else first)
         entries.insert("meta", _pack([created, now]))
         fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
             [dotted(root)] if root else []
         )
-        doc.get_map(f"h:{kid}").insert(op, _pack([agent, action, now, fields]))
+        history.insert(op, _pack([agent, action, now, fields]))
         # the commit that holds the history entry names the op (by its counter: the
         # commit's peer is the op's): a replica learns which writes an update brings
         # from the log alone (`import_updates_deferred`)
@@ -1578,7 +1589,7 @@ class _Ops:
         self.op = op
         self.agent = agent
         self.visible = visible
-        self.map = core._entries_map(state.kid)
+        self.map = core._handles(state)[0]
         self.inserted: list[_Entry] = []
         self.removed: list[_Entry] = []
         self.changed_fields: set[FieldPath] = set()
@@ -1740,6 +1751,9 @@ class _Ops:
         seen_tags = self.core._seen_in(state.tags, state, path, self.visible)
         seen_tags.sort(key=lambda e: e.stamp)
         wanted = [canonical(v) for v in items]
+        # an element's cached value is its canonical JSON read back; for a plain scalar
+        # that is the written item itself (equal canonical text, equal value and type)
+        given = dict(zip(wanted, items, strict=True))
         if ordered:
             sequence = seen_tags
         else:
@@ -1783,6 +1797,7 @@ class _Ops:
             lower = pos
             eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
             self.map.insert(eid, _pack([self.agent, pos]))
+            item = given[elem]
             self.inserted.append(
                 _Entry(
                     eid,
@@ -1790,7 +1805,7 @@ class _Ops:
                     self.op,
                     self.agent,
                     _TAG,
-                    json.loads(elem),
+                    item if type(item) in _PLAIN else json.loads(elem),
                     elem=elem,
                     stamp=(pos, self.op, j),
                 )
