@@ -287,6 +287,7 @@ class Core:
         self._pending: dict[str, _Pending] = {}
         self._turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         self._pathjson: dict[FieldPath, str] = {}
+        self._regids: dict[FieldPath, str] = {}
         self._counts = {
             "writes": 0,
             "deletes": 0,
@@ -767,6 +768,13 @@ class Core:
             self._pathjson[path] = pj
         return pj
 
+    def _reg_prefix(self, path: FieldPath) -> str:
+        """The start of a presence entry's id at `path` (its op follows)."""
+        prefix = self._regids.get(path)
+        if prefix is None:
+            prefix = self._regids[path] = f"r{_SEP}{self._pj(path)}{_SEP}"
+        return prefix
+
     def _entries_map(self, kid: str) -> Any:
         return self._doc.get_map(f"k:{kid}")
 
@@ -1197,9 +1205,15 @@ class Core:
         children = state.live_children
         conflicts: dict[str, Escalation] = {}
         for path in touched:
-            built = self._build(state, path, view, children, conflicts)
-            if conflicts or isinstance(built, _Absent):
-                return False
+            entries = view[path]
+            kind = entries[0].kind
+            built: JSON | _Absent
+            if len(entries) == 1 and kind != "m":  # a leaf as `_build` reads it
+                built = entries[0].value if kind == "r" else self._content(state, path, kind)
+            else:
+                built = self._build(state, path, view, children, conflicts)
+                if conflicts or isinstance(built, _Absent):
+                    return False
             if not path:
                 if not isinstance(built, dict):
                     return False
@@ -1583,6 +1597,24 @@ def _decode_version(since: bytes) -> Any:
 class _Ops:
     """The Loro operations of one write, collected before the cache is updated."""
 
+    __slots__ = (
+        "_asserted",
+        "_child_index",
+        "agent",
+        "changed_fields",
+        "concurrent",
+        "core",
+        "current",
+        "inserted",
+        "map",
+        "op",
+        "removed",
+        "state",
+        "text_paths",
+        "touched",
+        "visible",
+    )
+
     def __init__(self, core: Core, state: _KeyState, op: str, agent: str, visible: Visible) -> None:
         self.core = core
         self.state = state
@@ -1599,11 +1631,15 @@ class _Ops:
         self._asserted: set[FieldPath] = set()
         self._child_index: dict[FieldPath, list[str]] | None = None
         # the value as it reads now, when the writer has seen all of it (else None)
-        self.current: dict[str, JSON] | None = state.value if visible is _alive else None
+        self.current: dict[str, JSON] | None = None
+        if visible is _alive:
+            self.current = state.value
+            # its view is the live one, whose child index is kept with it
+            self._child_index = state.live_children
 
     # presence entries ---------------------------------------------------------------
     def _insert_presence(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
-        eid = f"r{_SEP}{self.core._pj(path)}{_SEP}{self.op}"
+        eid = self.core._reg_prefix(path) + self.op
         self.map.insert(eid, _pack([code, scalar, self.agent]))
         self.inserted.append(_Entry(eid, path, self.op, self.agent, code, scalar))
         self._drop(seen)
