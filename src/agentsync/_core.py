@@ -25,6 +25,7 @@ import difflib
 import functools
 import hashlib
 import json
+import operator
 import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -1403,6 +1404,9 @@ def _names_text(name: str) -> bool:
     return any(m in name.lower() for m in TEXT_MARKERS)
 
 
+_stamp_of: Final = operator.attrgetter("stamp")
+
+
 def _bucket(state: _KeyState, entry: _Entry) -> dict[FieldPath, dict[str, _Entry]]:
     if entry.kind == _TAG:
         return state.tags
@@ -1720,7 +1724,9 @@ class _Ops:
             if seen:
                 self._clear_content(path, seen)
         if node.kind == "register":
-            if same_kind and all(_same(e.value, node.value) for e in seen):
+            # one register entry in a built view is what `shown` was: compared above
+            compared = built and len(seen) == 1 and shown is not _ABSENT
+            if same_kind and not compared and all(_same(e.value, node.value) for e in seen):
                 return False
             self._insert_presence(path, "r", node.value, seen)
             self.changed_fields.add(path)
@@ -1785,7 +1791,7 @@ class _Ops:
         """
         state = self.state
         seen_tags = self.core._seen_in(state.tags, state, path, self.visible)
-        seen_tags.sort(key=lambda e: e.stamp)
+        seen_tags.sort(key=_stamp_of)
         wanted = [canonical(v) for v in items]
         # an element's cached value is its canonical JSON read back; for a plain scalar
         # that is the written item itself (equal canonical text, equal value and type)
@@ -1793,25 +1799,24 @@ class _Ops:
         if ordered:
             sequence = seen_tags
         else:
-            wanted = list(dict.fromkeys(wanted))
+            wanted = list(given)  # first occurrences, in order
             first: dict[str, _Entry] = {}
             for e in seen_tags:
                 first.setdefault(e.elem, e)
             sequence = list(first.values())
         kept_at: dict[int, _Entry] = {}
-        old = [e.elem for e in sequence]
-        wanted_set = set(wanted)
-        kept_tags = [e for e in sequence if e.elem in wanted_set]
+        kept_tags = [e for e in sequence if e.elem in given]
         if not ordered and [e.elem for e in kept_tags] == wanted[: len(kept_tags)]:
             # removals and appends only (the common case): no sequence diff needed
             kept_at = dict(enumerate(kept_tags))
         else:
+            old = [e.elem for e in sequence]
             matcher = difflib.SequenceMatcher(None, old, wanted, autojunk=False)
             for block in matcher.get_matching_blocks():
                 for k in range(block.size):
                     kept_at[block.b + k] = sequence[block.a + k]
-        kept_ids = {id(e) for e in kept_at.values()}
         if ordered:
+            kept_ids = {id(e) for e in kept_at.values()}
             drop = [e for e in seen_tags if id(e) not in kept_ids]
         else:
             kept_elems = {e.elem for e in kept_at.values()}
