@@ -192,6 +192,7 @@ class _KeyState:
     live_children: dict[FieldPath, list[str]] = field(default_factory=dict)
     live_exact: bool = False
     handles: tuple[Any, Any] | None = None  # its entries and history maps in Loro
+    listed: bool = False  # known to be in Loro's directory of keys
 
 
 @dataclass(slots=True, eq=False)
@@ -980,8 +981,9 @@ class Core:
             ops.apply(plan, view, shown, True)
         if plan is None and not ops.touched:
             return PutResult(None, [])  # deleting what this writer never saw: no op
-        if self._dir.get(kid) is None:
+        if not state.listed and self._dir.get(kid) is None:
             self._dir.insert(kid, [list(state.namespace), state.key])
+        state.listed = True  # nothing removes a key from the directory
         entries, history = self._handles(state)
         existed = bool(view.get(())) or plan is None
         created = state.meta[0] if (state.meta and existed) else (now if first is None else first)
@@ -1005,8 +1007,11 @@ class Core:
         for entry in ops.removed:
             if entry.died is None:
                 self._bury(state, entry, epoch, op)
+        merged: dict[FieldPath, str] = {}  # the texts as they read now
         for path, (frontiers, text) in ops.text_paths.items():
-            self._touch_text(state, path, op=op, frontiers=frontiers, text=text, epoch=epoch)
+            merged[path] = self._touch_text(
+                state, path, op=op, frontiers=frontiers, text=text, epoch=epoch
+            )
         state.meta = (created, now)
         state.history_ops.add(op)
         state.value_valid = False
@@ -1018,7 +1023,7 @@ class Core:
         if not held:
             counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
             self._counts[counter_key] += 1
-        if visible is _alive and self._refresh_written(state, ops):
+        if visible is _alive and self._refresh_written(state, ops, merged):
             new = []
         else:
             new = self._refresh_conflicts(state)
@@ -1061,8 +1066,9 @@ class Core:
         frontiers: Any = None,
         text: str | None = None,
         epoch: int | None = None,
-    ) -> None:
+    ) -> str:
         """Remember the text after a change: the base for writers whose view is older.
+        Returns the text as it reads now.
 
         For a local write `frontiers`/`text` describe what its writer now believes (its
         own edit on top of its base), which can differ from the merged text.
@@ -1070,7 +1076,7 @@ class Core:
         track = self._text_track(state, path)
         merged = str(self._doc.get_text(track.name).to_string())
         if text is None and op is None and track.snapshots and track.snapshots[-1][3] == merged:
-            return
+            return merged
         # what every writer that looks from now on sees: the merged text
         believed_here = frontiers is None and text == merged  # its writer saw it all
         owner = op or "" if believed_here else ""
@@ -1081,6 +1087,7 @@ class Core:
             # writer only, so it is never visible by epoch
             track.snapshots.append((_NEVER, op or "", frontiers, text))
         del track.snapshots[:-_TEXT_SNAPSHOTS]
+        return merged
 
     def _text_track(self, state: _KeyState, path: FieldPath) -> _TextTrack:
         track = state.texts.get(path)
@@ -1169,13 +1176,14 @@ class Core:
         state.conflicts = conflicts
         return fresh
 
-    def _refresh_written(self, state: _KeyState, ops: _Ops) -> bool:
+    def _refresh_written(self, state: _KeyState, ops: _Ops, texts: dict[FieldPath, str]) -> bool:
         """After a write that had seen everything of the key: update the value and the
         live view in place for just the fields it changed, as `_refresh_conflicts` would
         compute them. False (nothing settled; rebuild) unless the key had no open conflict,
         its view held no synthetic presence (those are attributed to the latest content
         beneath them) and the write kept its shape: no field appeared or vanished, and
         each field whose presence changed now has exactly one (so no conflict arose).
+        `texts`: the texts it edited, as they read after it (already read from Loro).
         """
         value = state.value
         if value is None or state.conflicts or not state.live_exact:
@@ -1210,7 +1218,12 @@ class Core:
             kind = entries[0].kind
             built: JSON | _Absent
             if len(entries) == 1 and kind != "m":  # a leaf as `_build` reads it
-                built = entries[0].value if kind == "r" else self._content(state, path, kind)
+                if kind == "r":
+                    built = entries[0].value
+                elif kind == "t" and path in texts:
+                    built = texts[path]
+                else:
+                    built = self._content(state, path, kind)
             else:
                 built = self._build(state, path, view, children, conflicts)
                 if conflicts or isinstance(built, _Absent):
@@ -1300,7 +1313,7 @@ class Core:
 
     def _content(self, state: _KeyState, path: FieldPath, kind: str) -> JSON:
         if kind in ("s", "l"):
-            tags = sorted(state.tags.get(path, {}).values(), key=lambda e: e.stamp)
+            tags = sorted(state.tags.get(path, {}).values(), key=_stamp_of)
             if kind == "l":
                 return [e.value for e in tags]
             seen: dict[str, JSON] = {}
