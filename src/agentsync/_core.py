@@ -25,6 +25,7 @@ import difflib
 import functools
 import hashlib
 import json
+import math
 import operator
 import sys
 import weakref
@@ -370,7 +371,7 @@ class Core:
         copy = copy_json(value if type(value) is dict else dict(value))
         if declared:
             _plan_tree((), copy, declared)  # raises SchemaError before anything is held
-        else:
+        elif not _plainly_valid(copy, 0):
             validate_value(copy)  # without declarations, kinds are inferred: nothing to fail
         self._settle()
         kid = self._kid(namespace, key)
@@ -1393,7 +1394,7 @@ def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
                 if t is str:
                     children[k] = _Node(child, "text" if _names_text(k) else "register", v)
                     continue
-                if t is int or t is bool or v is None:
+                if t is int or t is bool or v is None or (t is float and math.isfinite(v)):
                     children[k] = _Node(child, "register", v)
                     continue
                 if t is list and inline_list and all(type(x) in _PLAIN for x in v):
@@ -1409,6 +1410,33 @@ def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
 
 
 _PLAIN: Final = frozenset({str, int, bool, type(None)})  # JSON scalars no check can refuse
+
+
+def _plainly_valid(value: dict[Any, Any], depth: int) -> bool:
+    """True if `validate_value` is sure to accept this dict at a path `depth` long, seen
+    in one loop without a call per field: str keys, and values that are finite scalars,
+    lists of non-float scalars or such dicts, none past the depth limit. False means
+    only that `validate_value` must look."""
+    if value and depth >= MAX_DEPTH:
+        return False  # its fields' paths are too long
+    for k, v in value.items():
+        if type(k) is not str:
+            return False
+        t = type(v)
+        if t is str or t is int or t is bool or v is None:
+            continue
+        if t is float:
+            if not math.isfinite(v):
+                return False
+        elif t is list:
+            if v and depth + 2 > MAX_DEPTH:
+                return False  # its elements' paths would be too long
+            for x in v:
+                if type(x) not in _PLAIN:
+                    return False
+        elif t is not dict or not _plainly_valid(v, depth + 1):
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=4096)
