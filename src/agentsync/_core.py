@@ -862,6 +862,11 @@ class Core:
         entry.died = epoch
         if by is not None:
             entry.killers = (*entry.killers, by)
+        if not self._turns:
+            # the graveyard serves writers whose view is older than the entry's death;
+            # with no live turn there are none, and any turn that begins later has seen
+            # the death (the trim below would drop the entry at once)
+            return
         grave = state.graveyard.setdefault(entry.path, [])
         grave.append(entry)
         if len(grave) > 8:
