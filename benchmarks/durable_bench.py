@@ -1,13 +1,9 @@
 """Issue 7 target 6: a durable put (SQLite) vs an in-memory SyncedStore.put.
 
 Puts that arrive in batches (one `store.batch([...])` of 100 puts) share one fsync; a
-single durable put pays a whole fsync. Both stores hold puts until something reads them
-(write-behind); the durable one logs a held put as its JSON value, and its periodic
-compaction writes every held key to the CRDT: the default 120 batches (12,000 puts) run
-through one compaction, so its cost is in the figure. Ratios are from one run on a
-shared machine.
+single durable put pays a whole fsync. Ratios are from one run on a shared machine.
 
-    .venv/bin/python benchmarks/durable_bench.py [--batches 120]
+    .venv/bin/python benchmarks/durable_bench.py [--batches 20]
 """
 
 from __future__ import annotations
@@ -46,7 +42,7 @@ def single_us(store: SyncedStore, puts: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batches", type=int, default=120)
+    parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--size", type=int, default=100)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

@@ -6,9 +6,7 @@ importing `load()` in order. Two backends:
 
 - `SqliteLog`, the embedded default: one file, one writing process (enforced with an
   exclusive lock), WAL with a synchronous commit per append so an acknowledged append
-  survives SIGKILL; periodic compaction into one snapshot keeps reopening fast. It also
-  keeps *held puts*: puts the store's write-behind core has not yet written to Loro are
-  logged as their JSON values (`hold`), and the next update blob replaces them all.
+  survives SIGKILL; periodic compaction into one snapshot keeps reopening fast.
 - `PostgresLog`: an append-only table shared by every replica. Replicas catch up by
   reading rows other replicas committed since their last read; `LISTEN/NOTIFY` is only a
   wake-up. While the server is unreachable, appends queue in memory and are flushed, in
@@ -22,9 +20,6 @@ Contract with the caller (the store):
 - apply a write to the Core *before* appending its blob, and import what `fetch_new`
   returns before the next `maybe_compact`: the snapshot callable must include every blob
   appended or fetched before `maybe_compact` was called;
-- held puts (`holds_puts`): an appended blob (or a snapshot) must carry every put held
-  before it, since appending drops them; reopening imports the blobs, then replays the
-  held puts still there, in order, as puts that have seen everything;
 - imports are idempotent, so a blob may be returned more than once (after a reconnect
   whose commit acknowledgement was lost, a queued blob can be written twice).
 """
@@ -56,7 +51,6 @@ if TYPE_CHECKING:
     _Conn = psycopg.Connection[tuple[Any, ...]]
 
 __all__ = [
-    "HeldPut",
     "LogEntry",
     "UpdateLog",
     "NullLog",
@@ -85,29 +79,8 @@ class LogEntry(NamedTuple):
     agent: str
 
 
-class HeldPut(NamedTuple):
-    """A put the store holds in memory and has not yet written to its CRDT log."""
-
-    namespace: Namespace
-    key: str
-    agent: str
-    put_at: float  # the put's timestamp (`Item.updated_at`)
-    value: bytes  # the value as JSON
-
-
 class UpdateLog(Protocol):
     """What a store needs from durable storage. See the module docstring for the contract."""
-
-    holds_puts: bool
-    """Whether `hold` keeps puts durably (else the store appends a blob per write)."""
-
-    def hold(self, puts: Sequence[HeldPut]) -> None:
-        """Held puts, durable together before it returns (one commit)."""
-        ...
-
-    def load_held(self) -> list[HeldPut]:
-        """Held puts not yet replaced by a blob, oldest first."""
-        ...
 
     def load(self) -> list[bytes]:
         """Blobs to import, in order, to rebuild the state: latest snapshot first."""
@@ -172,14 +145,6 @@ class _LogBase:
 class NullLog(_LogBase):
     """No durability: the in-memory store's log. Every operation is a cheap no-op."""
 
-    holds_puts = False
-
-    def hold(self, puts: Sequence[HeldPut]) -> None:
-        return None
-
-    def load_held(self) -> list[HeldPut]:
-        return []
-
     def load(self) -> list[bytes]:
         return []
 
@@ -204,18 +169,7 @@ class NullLog(_LogBase):
 
 # -- SQLite ----------------------------------------------------------------------------
 
-_SQLITE_SCHEMA_VERSION = 2
-# Held puts count towards compaction at a tenth of an append each: reopening replays them
-# as held puts again (microseconds each, no CRDT work until read), while compacting makes
-# the store write every held key to its CRDT (tens of microseconds per key).
-_HELD_PER_APPEND = 10
-_SQLITE_HELD = """CREATE TABLE agentsync_held (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        namespace TEXT NOT NULL,
-        key TEXT NOT NULL,
-        agent TEXT NOT NULL,
-        put_at REAL NOT NULL,
-        value TEXT NOT NULL)"""
+_SQLITE_SCHEMA_VERSION = 1
 _SQLITE_SCHEMA = (
     # AUTOINCREMENT: a seq is never reused, even after compaction deleted every row;
     # reusing one would hide new rows behind the snapshot's `upto`.
@@ -231,14 +185,11 @@ _SQLITE_SCHEMA = (
         upto INTEGER NOT NULL,
         created_at REAL NOT NULL,
         snapshot BLOB NOT NULL)""",
-    _SQLITE_HELD,
 )
 
 
 class SqliteLog(_LogBase):
     """An embedded single-writer log in one SQLite file (WAL, exclusive lock)."""
-
-    holds_puts = True
 
     def __init__(
         self,
@@ -293,22 +244,15 @@ class SqliteLog(_LogBase):
                 if version == 0:
                     for statement in _SQLITE_SCHEMA:
                         conn.execute(statement)
-                elif version == 1:  # written before held puts existed
-                    conn.execute(_SQLITE_HELD)
-                if version < _SQLITE_SCHEMA_VERSION:
                     conn.execute(f"PRAGMA user_version={_SQLITE_SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._since_compact = (
-                conn.execute(
-                    "SELECT count(*) FROM agentsync_updates"
-                    " WHERE seq > (SELECT coalesce(max(upto), 0) FROM agentsync_snapshots)"
-                ).fetchone()[0]
-                + conn.execute("SELECT count(*) FROM agentsync_held").fetchone()[0]
-                / _HELD_PER_APPEND
-            )
+            self._since_compact = conn.execute(
+                "SELECT count(*) FROM agentsync_updates"
+                " WHERE seq > (SELECT coalesce(max(upto), 0) FROM agentsync_snapshots)"
+            ).fetchone()[0]
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise PersistenceError(
@@ -349,44 +293,21 @@ class SqliteLog(_LogBase):
                 raise self._fail("load", exc) from exc
         return blobs
 
-    def load_held(self) -> list[HeldPut]:
-        with self._lock:
-            self._check_open()
-            try:
-                rows = self._conn.execute(
-                    "SELECT namespace, key, agent, put_at, value FROM agentsync_held ORDER BY seq"
-                ).fetchall()
-            except sqlite3.Error as exc:
-                raise self._fail("load", exc) from exc
-        return [
-            HeldPut(tuple(json.loads(ns)), key, agent, float(at), value.encode())
-            for ns, key, agent, at, value in rows
-        ]
-
-    def hold(self, puts: Sequence[HeldPut]) -> None:
-        if not puts:
-            return
-        rows = [(json.dumps(p.namespace), p.key, p.agent, p.put_at, p.value.decode()) for p in puts]
-        with self._lock:
-            self._check_open()
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(
-                    "INSERT INTO agentsync_held (namespace, key, agent, put_at, value)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise self._fail("hold", exc) from exc
-            self._since_compact += len(rows) / _HELD_PER_APPEND
-
     def append(self, blob: bytes, *, namespace: Namespace, key: str, agent: str) -> None:
-        self.append_many([LogEntry(blob, namespace, key, agent)])
+        entry = _check_entry(LogEntry(blob, namespace, key, agent))
+        with self._lock:
+            self._check_open()
+            try:
+                self._conn.execute(
+                    "INSERT INTO agentsync_updates"
+                    " (namespace, key, agent, created_at, update_blob) VALUES (?, ?, ?, ?, ?)",
+                    (json.dumps(entry.namespace), entry.key, entry.agent, time.time(), entry.blob),
+                )
+            except sqlite3.Error as exc:
+                raise self._fail("append", exc) from exc
+            self._since_compact += 1
 
     def append_many(self, entries: Iterable[LogEntry]) -> None:
-        """The blobs, durable together; they replace every held put (the caller wrote
-        those to the CRDT first, so the blobs carry them)."""
         checked = [_check_entry(LogEntry(*entry)) for entry in entries]
         if not checked:
             return
@@ -401,10 +322,9 @@ class SqliteLog(_LogBase):
                     " (namespace, key, agent, created_at, update_blob) VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
-                self._conn.execute("DELETE FROM agentsync_held")
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise self._fail("append" if len(rows) == 1 else "append_many", exc) from exc
+                raise self._fail("append_many", exc) from exc
             self._since_compact += len(rows)
 
     def maybe_compact(self, snapshot: Callable[[], bytes]) -> bool:
@@ -420,10 +340,6 @@ class SqliteLog(_LogBase):
                 try:
                     upto = self._conn.execute(
                         "SELECT coalesce(max(seq), 0) FROM agentsync_updates"
-                    ).fetchone()[0]
-                    # held puts so far: in the core before the snapshot is taken, so in it
-                    held_upto = self._conn.execute(
-                        "SELECT coalesce(max(seq), 0) FROM agentsync_held"
                     ).fetchone()[0]
                 except sqlite3.Error as exc:
                     raise self._fail("compaction", exc) from exc
@@ -449,7 +365,6 @@ class SqliteLog(_LogBase):
                     dropped = self._conn.execute(
                         "DELETE FROM agentsync_updates WHERE seq <= ?", (upto,)
                     ).rowcount
-                    self._conn.execute("DELETE FROM agentsync_held WHERE seq <= ?", (held_upto,))
                     self._conn.execute("COMMIT")
                 except sqlite3.Error as exc:
                     raise self._fail("compaction", exc) from exc
@@ -574,18 +489,7 @@ class PostgresLog(_LogBase):
     belonged to a transaction in progress or not yet started, whose xid is >= that xmin,
     so nothing is missed; the overlap re-reads only rows of transactions that might have
     been in flight and is deduplicated by seq.
-
-    It holds no puts: other replicas read this table, and a held put is not an update
-    they could import, so the store appends a blob per write.
     """
-
-    holds_puts = False
-
-    def hold(self, puts: Sequence[HeldPut]) -> None:
-        raise PersistenceError("a shared PostgreSQL log does not hold puts; append blobs")
-
-    def load_held(self) -> list[HeldPut]:
-        return []
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ import pytest
 
 import agentsync
 from agentsync._errors import PersistenceError
-from agentsync._persistence import HeldPut, LogEntry, NullLog, SqliteLog, UpdateLog, open_log
+from agentsync._persistence import LogEntry, NullLog, SqliteLog, UpdateLog, open_log
 
 
 def update(ident: int) -> bytes:
@@ -252,77 +252,6 @@ def test_sigkill_at_random_points_loses_no_acknowledged_append(tmp_path: Path) -
         next_ident = max(reopened) + 1
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def held(i: int) -> HeldPut:
-    return HeldPut(("tenant", "notes"), f"k{i}", "writer", float(i), f'{{"v":{i}}}'.encode())
-
-
-def test_held_puts_come_back_in_order_until_a_blob_replaces_them(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with SqliteLog(path) as log:
-        log.hold([held(1), held(2)])
-        log.hold([held(3)])
-    with SqliteLog(path) as log:
-        assert log.load_held() == [held(1), held(2), held(3)]
-        append(log, 7)  # the caller wrote them to its CRDT first: the blob carries them
-        assert log.load_held() == []
-        log.hold([held(4)])
-    with SqliteLog(path) as log:
-        assert log.load() == [update(7)]
-        assert log.load_held() == [held(4)]
-
-
-def test_compaction_drops_the_held_puts_its_snapshot_carries(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with SqliteLog(path, compact_every=2) as log:
-        log.hold([held(i) for i in range(2, 11)])
-        assert not log.maybe_compact(lambda: snapshot_of(set()))  # 9 held: 0.9 of an append
-        append(log, 1)
-        log.hold([held(11)])  # the tenth held put: with the append, two appends' worth
-
-        def snapshot_racing_a_hold() -> bytes:
-            log.hold([held(4)])  # lands while the snapshot is taken: not in it
-            return snapshot_of({1})
-
-        assert log.maybe_compact(snapshot_racing_a_hold)
-    with SqliteLog(path) as log:
-        assert log.load() == [snapshot_of({1})]
-        assert log.load_held() == [held(4)]
-
-
-def test_a_log_written_before_held_puts_existed_opens_and_holds(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with sqlite3.connect(path) as raw:  # schema version 1, as the first release wrote it
-        raw.execute(
-            "CREATE TABLE agentsync_updates (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " namespace TEXT NOT NULL, key TEXT NOT NULL, agent TEXT NOT NULL,"
-            " created_at REAL NOT NULL, update_blob BLOB NOT NULL)"
-        )
-        raw.execute(
-            "CREATE TABLE agentsync_snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " upto INTEGER NOT NULL, created_at REAL NOT NULL, snapshot BLOB NOT NULL)"
-        )
-        raw.execute(
-            "INSERT INTO agentsync_updates (namespace, key, agent, created_at, update_blob)"
-            " VALUES ('[]', 'k', 'w', 0, ?)",
-            (update(1),),
-        )
-        raw.execute("PRAGMA user_version=1")
-    raw.close()
-    with SqliteLog(path) as log:
-        assert log.load() == [update(1)]
-        log.hold([held(2)])
-    with SqliteLog(path) as log:
-        assert log.load_held() == [held(2)]
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
-    raw.close()
-
-
-def test_logs_that_do_not_hold_puts_say_so() -> None:
-    memory = NullLog()
-    assert not memory.holds_puts and memory.load_held() == []
 
 
 def test_a_second_writer_is_refused_while_the_log_is_open(tmp_path: Path) -> None:
