@@ -45,7 +45,7 @@ from ._values import (
     FieldPath,
     Schema,
     canonical,
-    copy_json,
+    check_text,
     declared_kind,
     dotted,
     infer_kind,
@@ -56,7 +56,6 @@ from ._values import (
 ConflictValue = Literal["placeholder", "provisional"]
 
 __all__ = [
-    "DEFERRED",
     "ConflictValue",
     "Core",
     "ImportResult",
@@ -124,12 +123,8 @@ class StoredValue:
 @dataclass(frozen=True, slots=True)
 class PutResult:
     op_id: str | None
-    """None when the write changed nothing (no op was recorded); `DEFERRED` when a
-    write-behind core holds it (its op id is assigned when it is written out)."""
+    """None when the write changed nothing (no op was recorded)."""
     new_escalations: list[Escalation]
-
-
-DEFERRED: Final = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,21 +191,6 @@ class _KeyState:
     listed: bool = False  # known to be in Loro's directory of keys
 
 
-@dataclass(slots=True, eq=False)
-class _Pending:
-    """A sequential put not yet written to Loro (write-behind): the last value of a run of
-    puts by one writer to one key that nobody could have observed in between."""
-
-    state: _KeyState
-    value: dict[str, Any]  # a private copy, already validated
-    agent: str
-    turn: Turn | None
-    also: tuple[Turn, ...]
-    first: float  # time of the run's first put: the key's creation time if it is new
-    now: float
-    epoch: int  # reserved by the run's last put: its entries are born at it
-
-
 Visible = Callable[[_Entry], bool]
 
 
@@ -255,13 +235,7 @@ class Core:
         peer_id: int | None = None,
         schema: Schema | None = None,
         conflict_value: ConflictValue = "placeholder",
-        write_behind: bool = False,
     ) -> None:
-        """`write_behind`: a put that has seen everything (it cannot conflict) is held in
-        memory and written to Loro when anything could observe it (a read of its key, a
-        sync, a turn beginning, another writer's put); a run of such puts by one writer to
-        one key is written as one write. `put` then returns `DEFERRED` for its op id.
-        """
         if conflict_value not in ("placeholder", "provisional"):
             raise ValueError(
                 f"conflict_value must be 'placeholder' or 'provisional', got {conflict_value!r}"
@@ -286,8 +260,6 @@ class Core:
         self._peer_order: list[int] = []
         self._keys: dict[str, _KeyState] = {}
         self._kids: dict[tuple[Namespace, str], str] = {}
-        self._write_behind = write_behind
-        self._pending: dict[str, _Pending] = {}
         self._turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         self._pathjson: dict[FieldPath, str] = {}
         self._regids: dict[FieldPath, str] = {}
@@ -299,9 +271,6 @@ class Core:
             "imported_writes": 0,
             "mergeable_concurrent": 0,
             "semantic_conflicts": 0,
-            # write-behind: puts replaced by the same writer's next put to the key before
-            # anything could observe them (they never reached Loro)
-            "folded_puts": 0,
         }
 
     @property
@@ -312,9 +281,6 @@ class Core:
     def begin_turn(self) -> Turn:
         """A writer that starts now has seen everything committed so far."""
         self._settle()
-        # a turn that begins sees held puts, and may be forked with its parent's own ops:
-        # they need their op ids now
-        self.flush()
         turn = Turn(epoch=self._epoch)
         self._turns.add(turn)
         return turn
@@ -322,8 +288,6 @@ class Core:
     def note_read(self, turn: Turn, namespace: Namespace, key: str) -> None:
         """The writer of `turn` read this key: it has seen its current state."""
         self._settle()
-        if self._pending:
-            self._flush_key(self._kid(namespace, key))
         turn.read_epochs[(namespace, key)] = self._epoch
 
     # -- writes --------------------------------------------------------------------
@@ -336,111 +300,22 @@ class Core:
         agent: str,
         turn: Turn | None,
         now: float,
-        also: tuple[Turn, ...] = (),
     ) -> PutResult:
         """Replace the value relative to what `turn` had seen (`None`: seen everything).
 
-        `also`: further turns that own the write (they see it as their own).
         Raises TypeError naming the field path for non-JSON input and SchemaError for a
         value of the wrong shape for a declared kind; nothing is applied then.
         """
         if not isinstance(value, Mapping):
             raise TypeError(f"value must be a dict, got {type(value).__name__}")
         declared = declared_kind(self._schema, namespace)
-        if self._write_behind:
-            return self._put_behind(namespace, key, value, declared, agent, turn, also, now)
         value = dict(value)
         plan = _plan_tree((), value, declared)  # raises SchemaError before any op
         self._settle()
         state = self._state(namespace, key, create=True)
         assert state is not None  # create=True always yields a state
         visible = self._visibility(turn, namespace, key)
-        return self._write(state, plan, visible, turn, agent, "put", now, root=(), also=also)
-
-    def _put_behind(
-        self,
-        namespace: Namespace,
-        key: str,
-        value: Mapping[str, Any],
-        declared: dict[FieldPath, FieldKind],
-        agent: str,
-        turn: Turn | None,
-        also: tuple[Turn, ...],
-        now: float,
-    ) -> PutResult:
-        copy = copy_json(value if type(value) is dict else dict(value))
-        if declared:
-            _plan_tree((), copy, declared)  # raises SchemaError before anything is held
-        elif not _plainly_valid(copy, 0):
-            validate_value(copy)  # without declarations, kinds are inferred: nothing to fail
-        self._settle()
-        kid = self._kid(namespace, key)
-        pending = self._pending.get(kid)
-        if pending is not None:
-            if pending.agent == agent and pending.turn is turn and pending.also == also:
-                # the same writer again, and nothing read the key since (a read, a sync or
-                # a turn beginning writes it out): nobody has seen the held value, so this
-                # put replaces it
-                self._epoch += 1
-                pending.value, pending.now, pending.epoch = copy, now, self._epoch
-                pending.state.changed_epoch = self._epoch
-                del self._pending[kid]  # held puts reach Loro in the order of their last put
-                self._pending[kid] = pending
-                self._counts["writes"] += 1
-                self._counts["folded_puts"] += 1
-                return PutResult(DEFERRED, [])
-            self.flush()
-        state = self._state(namespace, key, create=True)
-        assert state is not None  # create=True always yields a state
-        visible = self._visibility(turn, namespace, key)
-        self._materialize(state)
-        if visible is _alive and not state.conflicts:
-            # it has seen everything, so it conflicts with nothing: its value is the
-            # written one, and when it reaches Loro does not change what it merges with
-            self._epoch += 1
-            self._pending[kid] = _Pending(state, copy, agent, turn, also, now, now, self._epoch)
-            state.changed_epoch = self._epoch
-            self._counts["writes"] += 1
-            return PutResult(DEFERRED, [])
-        self.flush()  # every op reaches Loro in the order an eager core would make it
-        plan = _plan_tree((), copy, declared)
-        return self._write(state, plan, visible, turn, agent, "put", now, root=(), also=also)
-
-    def flush(self) -> None:
-        """Write every held put to Loro (write-behind); a no-op otherwise."""
-        while self._pending:
-            self._write_out(self._pending.pop(next(iter(self._pending))))
-
-    def _flush_key(self, kid: str) -> None:
-        """Write out the held put of `kid`, and the ones held since before it: Loro then
-        gets the same ops in the same order as from an eager core (same op ids, same
-        Lamport order for the merges that break ties by it)."""
-        if kid not in self._pending:
-            return
-        while True:
-            first = next(iter(self._pending))
-            self._write_out(self._pending.pop(first))
-            if first == kid:
-                return
-
-    def _write_out(self, pending: _Pending) -> None:
-        state = pending.state
-        plan = _plan_tree((), pending.value, declared_kind(self._schema, state.namespace))
-        # applied as of its put: nothing of this key changed since (every other change to
-        # it writes this one out first), so it has still seen everything
-        self._write(
-            state,
-            plan,
-            _alive,
-            pending.turn,
-            pending.agent,
-            "put",
-            pending.now,
-            root=(),
-            also=pending.also,
-            epoch=pending.epoch,
-            first=pending.first,
-        )
+        return self._write(state, plan, visible, turn, agent, "put", now, root=())
 
     def _kid(self, namespace: Namespace, key: str) -> str:
         ident = (namespace, key)
@@ -449,12 +324,18 @@ class Core:
             kid = self._kids[ident] = _hash(*namespace, "", key)
         return kid
 
+    def check(self, namespace: Namespace, value: Mapping[str, Any]) -> None:
+        """Raise what `put` would raise for this value (non-JSON, wrong declared kind)
+        without writing anything: a batch checks every put before applying any."""
+        if not isinstance(value, Mapping):
+            raise TypeError(f"value must be a dict, got {type(value).__name__}")
+        _plan_tree((), dict(value), declared_kind(self._schema, namespace))
+
     def delete(
         self, namespace: Namespace, key: str, *, agent: str, turn: Turn | None, now: float
     ) -> PutResult:
         """Remove everything `turn` had seen of the key (concurrent puts survive)."""
         self._settle()
-        self.flush()
         state = self._state(namespace, key, create=False)
         if state is None:
             return PutResult(None, [])
@@ -465,7 +346,6 @@ class Core:
         """Write `value` to the escalated field as a write that has seen every contender."""
         validate_value(value, escalation.path)
         self._settle()
-        self.flush()
         state = self._state(escalation.namespace, escalation.key, create=False)
         if state is None:
             raise KeyError(f"no key {escalation.key!r} in namespace {escalation.namespace!r}")
@@ -487,8 +367,6 @@ class Core:
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
         """The merged value; conflicted fields read as the placeholder or provisional."""
         self._settle()
-        if self._pending:
-            self._flush_key(self._kid(namespace, key))
         state = self._state(namespace, key, create=False)
         if state is None:
             return None
@@ -502,7 +380,6 @@ class Core:
     def items(self) -> Iterator[tuple[Namespace, str, StoredValue]]:
         """Every live key, in a deterministic order."""
         self._settle()
-        self.flush()
         self._refresh_dirty()
         for _, state in sorted(self._keys.items(), key=lambda kv: (kv[1].namespace, kv[1].key)):
             stored = self.get(state.namespace, state.key)
@@ -512,7 +389,6 @@ class Core:
     def escalations(self, namespace: Namespace | None = None) -> list[Escalation]:
         """Open conflicts, optionally only under a namespace prefix."""
         self._settle()
-        self.flush()
         self._refresh_dirty()
         out: list[Escalation] = []
         for state in self._keys.values():
@@ -526,8 +402,6 @@ class Core:
     def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
         self._settle()
         kid = self._kid(namespace, key)
-        if self._pending:
-            self._flush_key(kid)
         raw = self._doc.get_map(f"h:{kid}").get_value()
         records = []
         for op, packed in raw.items():
@@ -547,7 +421,6 @@ class Core:
     def attribution(self) -> dict[tuple[Namespace, str], dict[str, list[str]]]:
         """Per key and dotted leaf field: the agents whose writes survive in the value."""
         self._settle()
-        self.flush()
         self._refresh_dirty()
         out: dict[tuple[Namespace, str], dict[str, list[str]]] = {}
         for state in self._keys.values():
@@ -587,8 +460,6 @@ class Core:
     # -- replica sync --------------------------------------------------------------
     def version(self) -> bytes:
         """Opaque digest of what this replica holds: equal holdings, equal bytes."""
-        if self._pending:
-            self.flush()
         if self._version is None:
             ends = self._ends
             if ends is None:
@@ -604,8 +475,6 @@ class Core:
 
         Raises CorruptUpdateError if `since` is not a digest.
         """
-        if self._pending:
-            self.flush()
         if since is not None and since == self.version():
             return b""  # digests are canonical: the peer holds exactly what we hold
         vv = loro.VersionVector() if since is None else _decode_version(since)
@@ -648,8 +517,6 @@ class Core:
             raise TypeError(f"update blob must be bytes, got {type(blob).__name__}")
         if not blob:
             return {}
-        if self._pending:
-            self.flush()  # held puts were made before this update arrived
         doc = self._doc
         before = doc.oplog_vv
         if self._unsettled_since is None:
@@ -758,7 +625,6 @@ class Core:
     def export_snapshot(self) -> bytes:
         """Everything, compacted, for persistence (`import_updates` accepts it)."""
         self._settle()
-        self.flush()
         return bytes(self._doc.export(loro.ExportMode.Snapshot()))
 
     # ==================================================================================
@@ -961,13 +827,7 @@ class Core:
         now: float,
         *,
         root: FieldPath,
-        also: tuple[Turn, ...] = (),
-        epoch: int | None = None,
-        first: float | None = None,
     ) -> PutResult:
-        """Apply one write. `epoch`/`first`: a held put written out (write-behind), at the
-        epoch it reserved, created at its run's first put if the key is new; it was
-        counted when it was put."""
         doc = self._doc
         self._version = self._ends = None  # the log changes below
         kid = state.kid
@@ -992,7 +852,7 @@ class Core:
         state.listed = True  # nothing removes a key from the directory
         entries, history = self._handles(state)
         existed = bool(view.get(())) or plan is None
-        created = state.meta[0] if (state.meta and existed) else (now if first is None else first)
+        created = state.meta[0] if (state.meta and existed) else now
         entries.insert("meta", _pack([created, now]))
         fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
             [dotted(root)] if root else []
@@ -1003,10 +863,8 @@ class Core:
         # from the log alone (`import_updates_deferred`)
         doc.set_next_commit_message(op.partition(":")[2])
         doc.commit()
-        held = epoch is not None
-        if epoch is None:
-            self._epoch += 1
-            epoch = self._epoch
+        self._epoch += 1
+        epoch = self._epoch
         for entry in ops.inserted:
             entry.born = epoch
             _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
@@ -1015,20 +873,15 @@ class Core:
                 self._bury(state, entry, epoch, op)
         merged: dict[FieldPath, str] = {}  # the texts as they read now
         for path, (frontiers, text) in ops.text_paths.items():
-            merged[path] = self._touch_text(
-                state, path, op=op, frontiers=frontiers, text=text, epoch=epoch
-            )
+            merged[path] = self._touch_text(state, path, op=op, frontiers=frontiers, text=text)
         state.meta = (created, now)
         state.history_ops.add(op)
         state.value_valid = False
         state.changed_epoch = epoch
         if turn is not None:
             turn.own_ops.add(op)
-        for owner in also:
-            owner.own_ops.add(op)
-        if not held:
-            counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
-            self._counts[counter_key] += 1
+        counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
+        self._counts[counter_key] += 1
         if visible is _alive and self._refresh_written(state, ops, merged):
             new = []
         else:
@@ -1071,7 +924,6 @@ class Core:
         op: str | None,
         frontiers: Any = None,
         text: str | None = None,
-        epoch: int | None = None,
     ) -> str:
         """Remember the text after a change: the base for writers whose view is older.
         Returns the text as it reads now.
@@ -1086,8 +938,7 @@ class Core:
         # what every writer that looks from now on sees: the merged text
         believed_here = frontiers is None and text == merged  # its writer saw it all
         owner = op or "" if believed_here else ""
-        at = self._epoch if epoch is None else epoch
-        track.snapshots.append((at, owner, self._doc.oplog_frontiers, merged))
+        track.snapshots.append((self._epoch, owner, self._doc.oplog_frontiers, merged))
         if frontiers is not None and text is not None:
             # what this op's own writer believes (its edit on its older base): for that
             # writer only, so it is never visible by epoch
@@ -1390,6 +1241,8 @@ def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
                 raise TypeError(
                     f"field names must be str, got {type(k).__name__} {k!r} under {where!r}"
                 )
+            if not k.isascii():
+                check_text(k, path, what="field name")
             child = (*path, k)
             if inline and (not declared or child not in declared):
                 # the common leaves, planned here as `infer_kind` would (a call per field
@@ -1397,51 +1250,33 @@ def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
                 # in those can fail validation)
                 t = type(v)
                 if t is str:
+                    if not v.isascii():
+                        check_text(v, child)
                     children[k] = _Node(child, "text" if _names_text(k) else "register", v)
                     continue
                 if t is int or t is bool or v is None or (t is float and math.isfinite(v)):
                     children[k] = _Node(child, "register", v)
                     continue
-                if t is list and inline_list and all(type(x) in _PLAIN for x in v):
+                if t is list and inline_list and all(_plain_element(x) for x in v):
                     children[k] = _Node(child, "set", v)
                     continue
             children[k] = _plan_tree(child, v, declared)
         node.children = children
-    elif type(value) is str or type(value) is int or type(value) is bool or value is None:
+    elif type(value) is int or type(value) is bool or value is None:
         pass
     else:
-        validate_value(value, path)
+        validate_value(value, path)  # strings too: a lone surrogate is refused
     return node
 
 
-_PLAIN: Final = frozenset({str, int, bool, type(None)})  # JSON scalars no check can refuse
+_PLAIN: Final = frozenset({str, int, bool, type(None)})  # JSON scalars, given valid text
 
 
-def _plainly_valid(value: dict[Any, Any], depth: int) -> bool:
-    """True if `validate_value` is sure to accept this dict at a path `depth` long, seen
-    in one loop without a call per field: str keys, and values that are finite scalars,
-    lists of non-float scalars or such dicts, none past the depth limit. False means
-    only that `validate_value` must look."""
-    if value and depth >= MAX_DEPTH:
-        return False  # its fields' paths are too long
-    for k, v in value.items():
-        if type(k) is not str:
-            return False
-        t = type(v)
-        if t is str or t is int or t is bool or v is None:
-            continue
-        if t is float:
-            if not math.isfinite(v):
-                return False
-        elif t is list:
-            if v and depth + 2 > MAX_DEPTH:
-                return False  # its elements' paths would be too long
-            for x in v:
-                if type(x) not in _PLAIN:
-                    return False
-        elif t is not dict or not _plainly_valid(v, depth + 1):
-            return False
-    return True
+def _plain_element(x: Any) -> bool:
+    """A list element no check can refuse: an int, bool, None or ASCII string (other text
+    goes through `validate_value`, which refuses lone surrogates)."""
+    t = type(x)
+    return t is int or t is bool or x is None or (t is str and x.isascii())
 
 
 @functools.lru_cache(maxsize=4096)

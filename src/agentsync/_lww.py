@@ -24,7 +24,7 @@ import msgspec
 from ._errors import CorruptUpdateError
 from ._strategy import Seen, StrategyCounters
 from ._types import JSON, Escalation, Namespace
-from ._values import copy_json, validate_value
+from ._values import copy_json, plain_copy, validate_value
 
 __all__ = ["LwwReplica"]
 
@@ -107,7 +107,7 @@ class LwwReplica:
             if not isinstance(value, Mapping):
                 raise TypeError(f"value must be a dict, got {type(value).__name__}")
             validate_value(dict(value))
-            fields = {name: copy_json(item) for name, item in value.items()}
+            fields = {name: plain_copy(item) for name, item in value.items()}
             removed = tuple(sorted(f for f in live if f not in fields))
         self._seq += 1
         self._clock += 1

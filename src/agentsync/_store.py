@@ -35,7 +35,6 @@ from typing import Any, Final, Protocol, Self, TypeAlias, TypeVar
 
 import anyio
 import anyio.to_thread
-import msgspec
 import structlog
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
@@ -65,9 +64,8 @@ from ._context import (
     pop_frame,
     push_frame,
 )
-from ._core import DEFERRED, ConflictValue, Core, ImportResult, PutResult, Schema, Turn
+from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
 from ._errors import AgentSyncError
-from ._persistence import HeldPut
 from ._query import (
     IndexPaths,
     index_paths,
@@ -77,7 +75,7 @@ from ._query import (
     texts_to_embed,
 )
 from ._types import JSON, Escalation, Namespace, WriteRecord
-from ._values import check_size, copy_json, validate_value
+from ._values import check_size, copy_json
 
 __all__ = ["SyncedStore", "AsyncSyncedStore", "EscalationCallback", "ResolverFunc"]
 
@@ -93,9 +91,6 @@ ResolverFunc: TypeAlias = Callable[[Escalation], "JSON | Awaitable[JSON]"]
 
 TTL_AGENT: Final = "ttl-sweeper"
 IMPORT_AGENT: Final = "import"
-FLUSH_AGENT: Final = "flush"  # the log entry that writes held puts out as one blob
-_HELD_ENCODER: Final = msgspec.json.Encoder()
-_HELD_DECODER: Final = msgspec.json.Decoder(dict[str, Any])
 _FIRED_MEMORY: Final = 16_384
 
 _Key: TypeAlias = tuple[Namespace, str]
@@ -104,10 +99,6 @@ _Key: TypeAlias = tuple[Namespace, str]
 class _UpdateLog(Protocol):
     """What `agentsync._persistence.open_log` returns (see that module)."""
 
-    holds_puts: bool
-
-    def hold(self, puts: Sequence[HeldPut]) -> None: ...
-    def load_held(self) -> Sequence[HeldPut]: ...
     def load(self) -> list[bytes]: ...
     def append(self, blob: bytes, *, namespace: Namespace, key: str, agent: str) -> None: ...
     def maybe_compact(self, snapshot: Callable[[], bytes]) -> object: ...
@@ -304,11 +295,7 @@ class _StoreBase(BaseStore):
             raise TypeError(f"resolver must be callable, got {type(resolver).__name__}")
         if resolver_timeout is not None and resolver_timeout <= 0:
             raise ValueError(f"resolver_timeout must be positive, got {resolver_timeout!r}")
-        # write-behind: a put that has seen everything reaches Loro when something could
-        # observe it (a read of its key, a sync, a durable append), one write per run
-        self._core = Core(
-            peer_id=peer_id, schema=schema, conflict_value=conflict_value, write_behind=True
-        )
+        self._core = Core(peer_id=peer_id, schema=schema, conflict_value=conflict_value)
         self._lock = threading.Lock()
         self._token = new_store_token()
         self._clock: Callable[[], float] = clock or time.time
@@ -357,24 +344,17 @@ class _StoreBase(BaseStore):
         self._log: _UpdateLog | None = None
         self._unlogged_since: bytes | None = None
         self._defer_persist = False  # inside a multi-put batch: one append at the end
-        # held puts (SQLite): a put the core holds is logged as its value, not as a blob
-        self._holds = False
-        self._held_batch: list[HeldPut] = []  # inside a batch: held together at the end
-        self._batch_needs_blob = False  # inside a batch: a write the core did not hold
-        self._must_append = False  # a hold failed: the next write appends a blob instead
         self._woken = False
         self._closed = False
         if path is not None or dsn is not None:
             from ._persistence import open_log
 
             self._log = updates = open_log(path=path, dsn=dsn)
-            self._holds = updates.holds_puts
             try:
                 with self._lock:
                     for blob in updates.load():
                         # our own history: its conflicts are not new, so nothing fires
                         self._absorb(self._core.import_updates(blob), collect=False)
-                    self._replay_held(updates.load_held())
                 updates.start_listener(self._wake)
             except BaseException:
                 updates.close()
@@ -420,7 +400,12 @@ class _StoreBase(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """As `BaseStore.get` (validated once, then straight to the read path)."""
-        op = GetOp(namespace, str(key), self._refresh(refresh_ttl))
+        refresh = True if refresh_ttl is None and self.ttl_config is None else None
+        op = GetOp(
+            namespace,
+            key if type(key) is str else str(key),
+            self._refresh(refresh_ttl) if refresh is None else refresh,
+        )
         found = self._get_fast(op)
         if isinstance(found, _Slow):
             result = self._batch([op])[0]
@@ -531,7 +516,6 @@ class _StoreBase(BaseStore):
     def export_updates(self, since: bytes | None = None) -> bytes:
         """Everything a replica at digest `since` lacks (`None`: everything)."""
         with self._lock:
-            self._persist_held()
             return self._core.export_updates(since)
 
     def import_updates(self, blob: bytes) -> None:
@@ -566,10 +550,7 @@ class _StoreBase(BaseStore):
                 return
             self._closed = True
             if self._log is not None:
-                try:
-                    self._persist_held()  # else the next open replays them: correct, slower
-                finally:
-                    self._log.close()
+                self._log.close()
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close)
@@ -690,11 +671,12 @@ class _StoreBase(BaseStore):
             else:
                 raise ValueError(f"Unknown operation type: {type(op)}")
         if len(plan.puts) > 1:
-            # The core validates one put at a time; check them all before applying any.
+            # The core validates one put at a time; check them all (JSON and declared
+            # kinds) before applying any.
             for (namespace, name), put in plan.puts.items():
                 if put.value is not None:
                     try:
-                        validate_value(dict(put.value))
+                        self._core.check(namespace, put.value)
                     except (TypeError, ValueError) as err:
                         raise type(err)(f"put({namespace!r}, {name!r}): {err}") from None
         return plan
@@ -786,31 +768,20 @@ class _StoreBase(BaseStore):
     def _write_batch_locked(
         self, plan: _Plan, writer: _Writer, now: float, outcome: _Outcome
     ) -> None:
-        """Several puts in one batch: one durable commit (one fsync) for all of them: the
-        held puts' values, or one blob when a write could not be held."""
-        if self._holds and self._unlogged_since is None:
-            self._unlogged_since = self._core.version()  # nothing is held: no flush
-        before = self._unlogged_since if self._holds else self._core.version()
+        """Several puts in one batch: one durable append (one fsync) for all of them."""
+        before = self._core.version()
         self._defer_persist = True
-        self._held_batch = []
-        self._batch_needs_blob = False
         try:
             for (namespace, key), put in plan.puts.items():
                 self._write_locked(namespace, key, put, writer, now, outcome)
         except BaseException:
             if self._unlogged_since is None:
                 self._unlogged_since = before  # the next append carries what was applied
-            if self._held_batch:
-                self._must_append = True  # applied and held, but not logged
             raise
         finally:
             self._defer_persist = False
-        held, self._held_batch = self._held_batch, []
         namespace, key = next(iter(plan.puts))
-        if self._holds and not self._batch_needs_blob:
-            self._hold(held)
-        else:
-            self._persist(before, namespace, key, writer.agent)
+        self._persist(before, namespace, key, writer.agent)
 
     def _get_fast(self, op: GetOp) -> Item | _Slow | None:
         """A batch of one GetOp without the general bookkeeping, when none is due."""
@@ -959,15 +930,7 @@ class _StoreBase(BaseStore):
         now: float,
         outcome: _Outcome,
     ) -> None:
-        holding = self._holds and op.value is not None and not self._must_append
-        if holding:
-            before = None
-            if self._unlogged_since is None:
-                self._unlogged_since = self._core.version()  # nothing is held: no flush
-        elif self._log is not None and not self._defer_persist:
-            before = self._core.version()
-        else:
-            before = None
+        before = self._core.version() if self._log is not None and not self._defer_persist else None
         result: PutResult
         if op.value is None:
             self._keys.setdefault(namespace, {})  # as get: InMemoryStore makes the slot
@@ -977,13 +940,7 @@ class _StoreBase(BaseStore):
             )
         else:
             result = self._core.put(
-                namespace,
-                key,
-                op.value,
-                agent=writer.agent,
-                turn=writer.turn,
-                now=now,
-                also=writer.ancestors,
+                namespace, key, op.value, agent=writer.agent, turn=writer.turn, now=now
             )
             self._counts["puts"] += 1
         if result.op_id is None:
@@ -992,23 +949,9 @@ class _StoreBase(BaseStore):
             return
         if writer.agent == ANONYMOUS:
             self._counts["anonymous_writes"] += 1
-        if op.value is None:
-            for turn in writer.ancestors:
-                turn.own_ops.add(result.op_id)
-        if not holding:
-            if self._defer_persist:
-                self._batch_needs_blob = True
-            self._persist(before, namespace, key, writer.agent)
-        elif result.op_id == DEFERRED:
-            held = HeldPut(namespace, key, writer.agent, now, _HELD_ENCODER.encode(op.value))
-            if self._defer_persist:
-                self._held_batch.append(held)
-            else:
-                self._hold([held])
-        elif self._defer_persist:
-            self._batch_needs_blob = True  # it conflicts: a blob, carrying the held too
-        else:
-            self._persist(self._unlogged_since, namespace, key, writer.agent)
+        for turn in writer.ancestors:
+            turn.own_ops.add(result.op_id)
+        self._persist(before, namespace, key, writer.agent)
         paths: IndexPaths | None = None
         if op.value is not None and op.index is not False and self.embeddings is not None:
             paths = self._index_paths if op.index is None else index_paths(op.index)
@@ -1065,42 +1008,6 @@ class _StoreBase(BaseStore):
             self._counts["escalations"] += 1
             outcome.escalations.append(esc)
 
-    def _replay_held(self, held: Sequence[HeldPut]) -> None:
-        """Puts held when the log was last written: again, in order, as puts that have
-        seen everything (they came after every blob in the log)."""
-        if not held:
-            return
-        self._unlogged_since = self._core.version()
-        ignored = _Outcome([])
-        for put in held:
-            try:
-                value = _HELD_DECODER.decode(put.value)
-            except msgspec.DecodeError as exc:
-                raise AgentSyncError(
-                    f"held put of {put.namespace!r} {put.key!r} in the log is not JSON: {exc}"
-                ) from exc
-            self._core.put(
-                put.namespace, put.key, value, agent=put.agent, turn=None, now=put.put_at
-            )
-            self._key_changed((put.namespace, put.key), None, ignored, exists=True)
-
-    def _hold(self, puts: list[HeldPut]) -> None:
-        """Log puts the core holds, durable before the write returns."""
-        assert self._log is not None
-        try:
-            self._log.hold(puts)
-        except BaseException:
-            self._must_append = True  # what the core holds is not all logged now
-            raise
-        if self._log.maybe_compact(self._core.export_snapshot):
-            self._unlogged_since = None  # the snapshot carries everything the core has
-
-    def _persist_held(self) -> None:
-        """Write held puts out as one blob before anything can leave this process: a put
-        replayed after a crash makes new ops, which must not meet the old ones elsewhere."""
-        if self._holds and self._unlogged_since is not None:
-            self._persist(self._unlogged_since, (), "", FLUSH_AGENT)
-
     def _persist(self, before: bytes | None, namespace: Namespace, key: str, agent: str) -> None:
         """Append what this write added to the durable log before the write returns.
 
@@ -1119,7 +1026,6 @@ class _StoreBase(BaseStore):
             self._unlogged_since = since
             raise
         self._unlogged_since = None
-        self._must_append = False
         self._log.maybe_compact(self._core.export_snapshot)
 
     # == imports, pulls, sweeps, resolutions (all under the lock) =======================

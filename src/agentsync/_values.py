@@ -54,17 +54,33 @@ def canonical(value: JSON) -> str:
     return _CANONICAL.encode(value).decode()
 
 
+def check_text(text: str, path: FieldPath, *, what: str = "string") -> None:
+    """TypeError if `text` is not storable Unicode (a lone surrogate cannot be UTF-8)."""
+    if text.isascii():
+        return
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise TypeError(
+            f"field {dotted(path) or '<root>'!r}: {what} {text!r} is not valid Unicode "
+            f"(lone surrogate at position {exc.start})"
+        ) from None
+
+
 def validate_value(value: object, path: FieldPath = ()) -> None:
     """Raise TypeError naming the first non-JSON field path; ValueError past MAX_DEPTH."""
     if len(path) > MAX_DEPTH:
         raise ValueError(f"value nested deeper than {MAX_DEPTH} levels at {dotted(path)!r}")
-    if isinstance(value, dict):
+    if isinstance(value, str):
+        check_text(value, path)
+    elif isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 where = dotted(path) or "<root>"
                 raise TypeError(
                     f"field names must be str, got {type(k).__name__} {k!r} under {where!r}"
                 )
+            check_text(k, path, what="field name")
             validate_value(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
@@ -82,7 +98,8 @@ def validate_value(value: object, path: FieldPath = ()) -> None:
 def copy_json(value: Any) -> Any:
     """A private deep copy of a JSON value (dicts and lists copied, scalars shared), so a
     caller that mutates what it read cannot reach into a cache. On the read path: one
-    loop per container, no call per scalar."""
+    loop per container, no call per scalar. Only exact dicts and lists are copied: for a
+    caller's value, which may nest their subclasses, use `plain_copy`."""
     kind = type(value)
     if kind is dict:
         return _copy_dict(value)
@@ -105,6 +122,16 @@ def _copy_list(value: list[Any]) -> list[Any]:
         kind = type(v)
         out.append(_copy_dict(v) if kind is dict else _copy_list(v) if kind is list else v)
     return out
+
+
+def plain_copy(value: Any) -> Any:
+    """A deep copy of a caller's JSON value in plain dicts and lists: a nested
+    OrderedDict or list subclass is copied too, so mutating it later changes nothing."""
+    if isinstance(value, Mapping):
+        return {k: plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_copy(v) for v in value]
+    return value
 
 
 def check_size(value: object) -> None:

@@ -317,6 +317,10 @@ def test_a_read_counts_as_seen() -> None:
         ({"s": {1, 2}}, "s"),
         ({"f": float("nan")}, "f"),
         ({"l": [1, b"raw"]}, "l.1"),
+        ({"s": "ok \ud800"}, "s"),  # a lone surrogate is no UTF-8: Loro cannot store it
+        ({"notes": "\udfff"}, "notes"),
+        ({"tags": ["fine", "\ud800"]}, "tags.1"),
+        ({"m": {"\ud800": 1}}, "m"),
     ],
 )
 def test_non_json_value_names_the_field_and_applies_nothing(bad: Any, where: str) -> None:
@@ -326,6 +330,13 @@ def test_non_json_value_names_the_field_and_applies_nothing(bad: Any, where: str
     with pytest.raises(TypeError, match=rf"'{where}'"):
         put(a, bad)
     assert a.version() == before and value(a) == {"ok": 0}
+    # nothing half-written waits in Loro to ride along with the next write
+    put(a, {"ok": 1})
+    b = Core(peer_id=2)
+    b.import_updates(a.export_updates())
+    assert value(b) == {"ok": 1}
+    assert [r.fields for r in b.history(NS, "k")] == [("ok",), ("ok",)]
+    assert sum(1 for _ in b.items()) == 1
 
 
 def test_non_str_field_name_and_non_dict_value_are_type_errors() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import anyio
 import pytest
@@ -39,6 +40,16 @@ def test_write_then_read_returns_the_value_and_a_copy() -> None:
     got["tags"].append("mutated")  # type: ignore[union-attr]
     assert r.read(NS, "k") == {"tags": ["x"], "n": 1}
     assert r.keys() == [(NS, "k")]
+
+
+def test_a_written_value_is_copied_even_when_it_nests_dict_and_list_subclasses() -> None:
+    from collections import OrderedDict
+
+    inner: OrderedDict[str, Any] = OrderedDict(x=1)
+    r = replica("a")
+    r.write(NS, "k", {"m": inner, "l": [inner]}, agent="A")
+    inner["x"] = 2
+    assert r.read(NS, "k") == {"m": {"x": 1}, "l": [{"x": 1}]}
 
 
 def test_a_put_removes_the_fields_it_omits_and_a_delete_removes_the_key() -> None:

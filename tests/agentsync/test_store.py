@@ -392,6 +392,31 @@ def test_a_bad_put_in_a_batch_applies_none_of_it(factory: StoreFactory) -> None:
     assert store.list_namespaces() == []
 
 
+def test_a_schema_error_in_a_batch_applies_none_of_it(factory: StoreFactory) -> None:
+    store = factory(schema={NS: {"hits": "counter"}})
+    with pytest.raises(SchemaError, match=r"'bad'.*hits"):
+        store.batch([PutOp(NS, "good", {"hits": 1}), PutOp(NS, "bad", {"hits": "many"})])
+    assert store.get(NS, "good") is None
+
+
+def test_what_a_caller_mutates_after_put_is_not_the_stored_value(factory: StoreFactory) -> None:
+    from collections import OrderedDict
+
+    class Tags(list[str]):
+        pass
+
+    inner: OrderedDict[str, Any] = OrderedDict(x=1)
+    tags = Tags(["a"])
+    store = factory()
+    store.put(NS, "k", {"m": inner, "tags": tags, "deep": {"l": [OrderedDict(y=2)]}})
+    inner["x"] = "mutated"
+    tags.append("b")
+    assert store.get(NS, "k").value == {"deep": {"l": [{"y": 2}]}, "m": {"x": 1}, "tags": ["a"]}
+    read = store.get(NS, "k").value
+    read["m"]["x"] = "mine"
+    assert store.get(NS, "k").value["m"] == {"x": 1}
+
+
 def test_declared_schema_is_checked(factory: StoreFactory) -> None:
     store = factory(schema={NS: {"hits": "counter"}})
     with pytest.raises(SchemaError):
@@ -577,63 +602,23 @@ def test_a_durable_store_reopens_with_its_state(factory: StoreFactory, tmp_path:
         assert reopened.stats()["escalations"] == 0  # reloaded conflicts are not new
 
 
-def test_a_batch_of_puts_is_one_durable_commit(factory: StoreFactory, tmp_path: Path) -> None:
+def test_a_batch_of_puts_is_one_durable_append(factory: StoreFactory, tmp_path: Path) -> None:
+    import sqlite3
+
     from langgraph.store.base import PutOp
 
     path = str(tmp_path / "state.db")
-    commits: list[tuple[str, int]] = []
     with factory(path=path) as store:
-        log = store._log
-        hold, append_many = log.hold, log.append_many
-        log.hold = lambda puts: (commits.append(("hold", len(puts))), hold(puts))[1]
-        log.append_many = lambda entries: (
-            commits.append(("blob", len(list(entries := list(entries))))),
-            append_many(entries),
-        )[1]
         store.put(("solo",), "k", {"v": 0})
         store.batch([PutOp(("many",), f"k{i}", {"v": i}) for i in range(50)])
-        assert commits == [("hold", 1), ("hold", 50)]  # one commit per call, no CRDT blob
-        store.delete(("solo",), "k")  # not held: one blob carrying the held puts too
-        assert commits[2:] == [("blob", 1)]
-        assert log.load_held() == []
+    db = sqlite3.connect(path)  # the store holds the file exclusively until closed
+    try:
+        (rows,) = db.execute("SELECT count(*) FROM agentsync_updates").fetchone()
+    finally:
+        db.close()
+    assert rows == 2  # one for the single put, one for the whole batch
     with factory(path=path) as reopened:
         assert [reopened.get(("many",), f"k{i}").value["v"] for i in range(50)] == list(range(50))
-        assert reopened.get(("solo",), "k") is None
-
-
-def test_held_puts_are_replayed_after_a_crash_with_their_time_and_writer(
-    factory: StoreFactory, tmp_path: Path
-) -> None:
-    path = str(tmp_path / "state.db")
-    store = factory(path=path, clock=FakeClock(100.0))
-    with store.acting_as("researcher"):
-        store.put(NS, "k", {"tags": ["a"], "n": 1})
-        store.put(NS, "k", {"tags": ["a", "b"], "n": 2})
-    assert len(store._log.load_held()) == 2
-    store._log.close()  # a crash: the store never writes its held puts out
-    with factory(path=path, clock=FakeClock(500.0)) as reopened:
-        item = reopened.get(NS, "k")
-        assert item is not None and item.value == {"tags": ["a", "b"], "n": 2}
-        assert item.updated_at.timestamp() == 100.0
-        assert [r.agent_id for r in reopened.history(NS, "k")] == ["researcher"]
-
-
-def test_an_export_writes_held_puts_to_the_log_first(factory: StoreFactory, tmp_path: Path) -> None:
-    """A held put replayed after a crash makes new ops; if the old ones had left the
-    process, a counter would count both. So nothing held leaves before it is a blob."""
-    path = str(tmp_path / "state.db")
-    schema = {NS: {"n": "counter"}}
-    store = factory(path=path, schema=schema)
-    store.put(NS, "k", {"n": 5})
-    peer = factory(schema=schema)
-    peer.import_updates(store.export_updates())
-    assert store._log.load_held() == []
-    store._log.close()  # crash right after the export
-    with factory(path=path, schema=schema) as reopened:
-        peer.import_updates(reopened.export_updates())
-        reopened.import_updates(peer.export_updates())
-        assert reopened.get(NS, "k").value == {"n": 5}
-        assert peer.get(NS, "k").value == {"n": 5}
 
 
 def test_a_closed_store_refuses_work(factory: StoreFactory) -> None:
@@ -803,9 +788,9 @@ while True:
         store.batch([PutOp(("d",), k, {"v": v, "tags": [f"t{v % 4}"]}) for k, v in ops.items()])
     i += size
     if rng.random() < 0.1:
-        store.get(("d",), f"k{rng.randrange(13)}")  # writes held puts to the CRDT, not the log
+        store.get(("d",), f"k{rng.randrange(13)}")
     if rng.random() < 0.05:
-        store.export_updates()  # writes them to the log as one blob
+        store.delete(("d",), f"gone{i}")  # a delete of nothing: no op, no append
     sys.stdout.write("".join(f"{k} {v}\\n" for k, v in ops.items()))  # acknowledged
     sys.stdout.flush()
 """
