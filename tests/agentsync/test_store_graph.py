@@ -404,6 +404,36 @@ def test_async_subgraph(factory: StoreFactory) -> None:
     assert {c.agent_id for c in esc.contenders} == {"s2", "q"}
 
 
+def test_a_node_that_changes_a_field_and_changes_it_back_still_conflicts_with_a_parallel_node(
+    factory: StoreFactory,
+) -> None:
+    """Its second put is a write (it saw its first), concurrent with the other node's: the
+    field escalates, a re-added element survives the other node's removal, a re-typed
+    word survives its deletion. (A store that folded the two puts into one write that
+    changes nothing lost all three.)"""
+    store = factory()
+    store.put(NS, "plan", {"status": "draft", "tags": ["x"], "notes": "ship it"})
+    a_done = threading.Event()
+
+    def a(state: State) -> State:
+        get_store().put(NS, "plan", {"status": "final", "tags": [], "notes": "ship"})
+        get_store().put(NS, "plan", {"status": "draft", "tags": ["x"], "notes": "ship it"})
+        a_done.set()
+        return {"log": ["a"]}
+
+    def b(state: State) -> State:
+        assert a_done.wait(10)
+        get_store().put(NS, "plan", {"status": "shipped", "notes": "ship"})
+        return {"log": ["b"]}
+
+    fan({"a": a, "b": b}).compile(store=store).invoke({"log": []})
+    value = store.get(NS, "plan").value
+    assert value["tags"] == ["x"]
+    assert "it" in value["notes"]
+    [esc] = store.escalations()
+    assert {(c.agent_id, c.value) for c in esc.contenders} == {("a", "draft"), ("b", "shipped")}
+
+
 # -- functional API -----------------------------------------------------------------------------
 
 
