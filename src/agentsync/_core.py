@@ -109,6 +109,11 @@ _GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older
 _SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
 _TEXT_SNAPSHOTS: Final = 16
 _NEVER: Final = 2**62  # an epoch no turn reaches
+_COUNTER_OF: Final[dict[WriteAction, str]] = {
+    "put": "writes",
+    "delete": "deletes",
+    "resolve": "resolutions",
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -892,8 +897,7 @@ class Core:
         state.changed_epoch = epoch
         if turn is not None:
             turn.own_ops.add(op)
-        counter_key = {"put": "writes", "delete": "deletes", "resolve": "resolutions"}[action]
-        self._counts[counter_key] += 1
+        self._counts[_COUNTER_OF[action]] += 1
         if visible is _alive and self._refresh_written(state, ops, merged):
             new = []
         else:
@@ -945,7 +949,11 @@ class Core:
         own edit on top of its base), which can differ from the merged text.
         """
         track = self._text_track(state, path)
-        merged = str(self._doc.get_text(track.name).to_string())
+        if frontiers is None and text is not None:
+            # an edit of the current text itself (no older base): it reads as written
+            merged = text
+        else:
+            merged = str(self._doc.get_text(track.name).to_string())
         if text is None and op is None and track.snapshots and track.snapshots[-1][3] == merged:
             return merged
         # what every writer that looks from now on sees: the merged text
@@ -1452,11 +1460,16 @@ def _midpoint(a: str, b: str | None) -> str:
     return _DIGITS[digit_a] + _midpoint(a[1:], None)
 
 
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def _same(a: Any, b: Any) -> bool:
     """JSON equality: `1 == True` in Python, not in JSON."""
-    if type(a) is not type(b):
+    t = type(a)
+    if t is not type(b):
         return False
-    if isinstance(a, str | int | float | type(None)):
+    # the exact types by a set lookup first: the isinstance of a union is the slow part
+    if t in _SCALARS or isinstance(a, str | int | float | type(None)):
         return bool(a == b)
     return canonical(a) == canonical(b)
 
