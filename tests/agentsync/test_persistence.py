@@ -6,18 +6,14 @@ set of every id appended before it, so "what does reopening rebuild" is a set of
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from crash_support import acknowledged_before_sigkill
 
-import agentsync
 from agentsync._errors import PersistenceError
 from agentsync._persistence import LogEntry, NullLog, SqliteLog, UpdateLog, open_log
 
@@ -220,28 +216,13 @@ CHILD = textwrap.dedent(
 def test_sigkill_at_random_points_loses_no_acknowledged_append(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     rng = random.Random(6)
-    src = str(Path(agentsync.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     acknowledged: set[int] = set()
     next_ident = 0
     for round_ in range(10):
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(path), str(next_ident), str(round_)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
+        lines = acknowledged_before_sigkill(
+            CHILD, [str(path), str(next_ident), str(round_)], rng, 250
         )
-        try:
-            for _ in range(rng.randint(1, 250)):
-                line = child.stdout.readline()  # type: ignore[union-attr]
-                assert line, f"child died early: {child.stderr.read()}"  # type: ignore[union-attr]
-                acknowledged.add(int(line))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-            child.stdout.close()  # type: ignore[union-attr]
-            child.stderr.close()  # type: ignore[union-attr]
+        acknowledged.update(int(line) for line in lines)
         with SqliteLog(path) as log:
             assert log.integrity_check() == "ok"
             reopened = rebuild(log.load())

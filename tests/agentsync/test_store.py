@@ -797,39 +797,20 @@ while True:
 
 
 def test_sigkill_loses_no_acknowledged_put(tmp_path: Path) -> None:
-    import os
     import random
-    import signal
-    import subprocess
-    import sys
 
-    import agentsync
+    from crash_support import acknowledged_before_sigkill
 
     path = tmp_path / "state.db"
     rng = random.Random(11)
-    src = str(Path(agentsync.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     acknowledged: dict[str, int] = {}
     start = 0
     for round_ in range(6):
-        child = subprocess.Popen(
-            [sys.executable, "-c", STORE_CHILD, str(path), str(start), str(round_)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            for _ in range(rng.randint(1, 300)):
-                line = child.stdout.readline()  # type: ignore[union-attr]
-                assert line, f"child died early: {child.stderr.read()}"  # type: ignore[union-attr]
-                key, v = line.split()
-                acknowledged[key] = max(acknowledged.get(key, -1), int(v))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-            child.stdout.close()  # type: ignore[union-attr]
-            child.stderr.close()  # type: ignore[union-attr]
+        for line in acknowledged_before_sigkill(
+            STORE_CHILD, [str(path), str(start), str(round_)], rng, 300
+        ):
+            key, v = line.split()
+            acknowledged[key] = max(acknowledged.get(key, -1), int(v))
         with SyncedStore(path=str(path)) as reopened:
             got = {item.key: item.value for item in reopened.search(("d",), limit=100)}
             assert reopened.escalations() == []
