@@ -400,12 +400,11 @@ class _StoreBase(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """As `BaseStore.get` (validated once, then straight to the read path)."""
-        refresh = True if refresh_ttl is None and self.ttl_config is None else None
-        op = GetOp(
-            namespace,
-            key if type(key) is str else str(key),
-            self._refresh(refresh_ttl) if refresh is None else refresh,
+        # without TTL the answer is always True: skip the call on the hot read path
+        refresh = (
+            True if refresh_ttl is None and self.ttl_config is None else self._refresh(refresh_ttl)
         )
+        op = GetOp(namespace, key if type(key) is str else str(key), refresh)
         found = self._get_fast(op)
         if isinstance(found, _Slow):
             result = self._batch([op])[0]
