@@ -3,8 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# mypyc build of the hot modules (src/agentsync/_accel.py lists them); rebuilt when any
+# source changes. Without a C compiler the build says so and the package runs as plain
+# Python (slower, same behaviour).
+COMPILED := $(VENV)/.compiled
+SOURCES := $(wildcard src/agentsync/*.py) tools/mypyc_build.py
+PURE_TESTS := tests/agentsync/test_accel.py tests/agentsync/test_core.py \
+	tests/agentsync/test_core_properties.py tests/agentsync/test_core_text.py \
+	tests/agentsync/test_store.py tests/agentsync/test_store_graph.py
 
-.PHONY: bench test lint setup clean
+.PHONY: bench test lint setup clean compiled
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +20,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(COMPILED): $(STAMP) $(SOURCES)
+	$(BIN)/python tools/mypyc_build.py
+	touch $(COMPILED)
 
-bench: $(STAMP)
+setup: $(COMPILED)
+
+compiled:
+	$(BIN)/python tools/mypyc_build.py
+	touch $(COMPILED)
+
+bench: $(COMPILED)
 	$(BIN)/python bench.py --replicas 8 --jitter
 
-test: $(STAMP)
+# the suite runs on the compiled build, then the core and store tests again as plain
+# Python (what runs where no compiler was available)
+test: $(COMPILED)
 	$(BIN)/python -m pytest -q
+	AGENTSYNC_PURE_PYTHON=1 $(BIN)/python -m pytest -q $(PURE_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,4 +45,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) src/agentsync/_compiled .pytest_cache .mypy_cache .ruff_cache .hypothesis

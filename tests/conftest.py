@@ -143,3 +143,10 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_dsn(postgres_server: PostgresServer) -> str:
     """A DSN to a database no other test uses, so every test starts from an empty log."""
     return postgres_server.create_database()
+
+
+def pytest_report_header() -> str:
+    from agentsync import _accel
+
+    build = "compiled (mypyc)" if _accel.active() else "plain Python"
+    return f"agentsync build: {build}"

@@ -7,6 +7,11 @@ escalate genuine conflicts instead of silently picking a winner.
 
 from __future__ import annotations
 
+from . import _accel
+
+# before any other submodule is imported: the compiled build, if current, goes first
+_accel.enable(__path__)
+
 from ._core import ConflictValue, Schema
 from ._errors import (
     AgentSyncError,

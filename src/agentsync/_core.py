@@ -37,6 +37,7 @@ from typing import Annotated, Any, Final, Literal
 import loro as _loro_module
 import msgspec
 import structlog
+from mypy_extensions import mypyc_attr
 
 from ._errors import CorruptUpdateError, SchemaError
 from ._types import JSON, Contender, Escalation, FieldKind, Namespace, WriteAction, WriteRecord
@@ -120,6 +121,7 @@ _COUNTER_OF: Final[dict[WriteAction, str]] = {
 # public records
 
 
+@mypyc_attr(native_class=False)  # turns are tracked in a WeakSet
 @dataclass(slots=True, weakref_slot=True, eq=False)
 class Turn:
     """What one writer has observed: everything committed when the turn began, its own
