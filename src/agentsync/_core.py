@@ -251,16 +251,19 @@ class Core:
     def __init__(
         self,
         *,
-        peer_id: int | None = None,
+        # typed as what callers may pass, not what is valid: checked here, so the compiled
+        # build refuses bad values with the same errors as plain Python
+        peer_id: object = None,
         schema: Schema | None = None,
-        conflict_value: ConflictValue = "placeholder",
+        conflict_value: object = "placeholder",
     ) -> None:
-        if conflict_value not in ("placeholder", "provisional"):
+        if conflict_value == "placeholder" or conflict_value == "provisional":  # noqa: PLR1714
+            self._conflict_value: ConflictValue = conflict_value
+        else:
             raise ValueError(
                 f"conflict_value must be 'placeholder' or 'provisional', got {conflict_value!r}"
             )
         self._schema = normalize_schema(schema)
-        self._conflict_value: ConflictValue = conflict_value
         self._doc: Any = loro.LoroDoc()
         if peer_id is not None:
             if not isinstance(peer_id, int) or not 0 <= peer_id < 2**64 - 1:
@@ -488,7 +491,7 @@ class Core:
             self._version = _VERSION_ENCODER.encode([(p, ends[p]) for p in self._peer_order])
         return self._version
 
-    def export_updates(self, since: bytes | None = None) -> bytes:
+    def export_updates(self, since: object = None) -> bytes:
         """A delta with everything a replica at digest `since` lacks (None: everything);
         `b""` when it lacks nothing.
 
@@ -501,7 +504,7 @@ class Core:
             return b""
         return bytes(self._doc.export(loro.ExportMode.Updates(vv)))
 
-    def import_updates(self, blob: bytes) -> ImportResult:
+    def import_updates(self, blob: object) -> ImportResult:
         """Apply a peer's delta. CorruptUpdateError on bad bytes, state unchanged.
 
         Updates whose dependencies are missing stay pending and apply when the gap arrives.
@@ -510,7 +513,7 @@ class Core:
         self._load(blob, defer=False)
         return self._settle()
 
-    def import_updates_deferred(self, blob: bytes) -> list[str]:
+    def import_updates_deferred(self, blob: object) -> list[str]:
         """Take a peer's delta into the log now; merge it into the values on the next read.
 
         Returns the op ids of the writes it newly brought (exact, like `import_updates`),
@@ -525,7 +528,7 @@ class Core:
         """
         return self._ops_in(self._load(blob, defer=True))
 
-    def _load(self, blob: bytes, *, defer: bool) -> dict[int, tuple[int, int]]:
+    def _load(self, blob: object, *, defer: bool) -> dict[int, tuple[int, int]]:
         """Import into Loro; returns the op ranges per peer that entered the log.
 
         With `defer`, into the log only (`_settle` applies it to the state), except into
@@ -1493,7 +1496,7 @@ def _tidy_number(x: float) -> int | float:
     return int(x) if isinstance(x, float) and x.is_integer() and abs(x) < 2**53 else x
 
 
-def _decode_version(since: bytes) -> Any:
+def _decode_version(since: object) -> Any:
     if not isinstance(since, bytes | bytearray | memoryview):
         raise TypeError(f"version digest must be bytes, got {type(since).__name__}")
     try:

@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import enum
+import functools
 import inspect
 import threading
 import time
@@ -266,6 +267,29 @@ class ActingAs:
         return self._agent
 
 
+def _sweep_until_stopped(
+    sweep: Callable[[], int],
+    stop: threading.Event,
+    interval: float,
+    future: concurrent.futures.Future[None],
+) -> None:
+    """The TTL sweeper thread: sweep every `interval` seconds until `stop` is set."""
+    try:
+        while not stop.wait(interval):
+            try:
+                sweep()
+            except Exception as exc:
+                log.error("ttl sweep failed", error=repr(exc))
+    finally:
+        if not future.done():
+            future.set_result(None)
+
+
+def _stop_if_cancelled(stop: threading.Event, future: concurrent.futures.Future[None]) -> None:
+    if future.cancelled():
+        stop.set()
+
+
 # --------------------------------------------------------------------------------------
 # the store
 
@@ -478,8 +502,13 @@ class _StoreBase(BaseStore):
 
     def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
         """The attributed writes that built the key's current value, oldest first."""
+        labels = tuple(namespace)
+        if not all(isinstance(label, str) for label in labels):
+            raise TypeError(f"namespace labels must be str, got {namespace!r}")
+        if not isinstance(key, str):
+            raise TypeError(f"key must be str, got {type(key).__name__} {key!r}")
         with self._lock:
-            return self._core.history(tuple(namespace), key)
+            return self._core.history(labels, key)
 
     def attribution(self) -> dict[tuple[Namespace, str], dict[str, list[str]]]:
         """Per key and field: the agents whose writes survive in the current value."""
@@ -599,28 +628,21 @@ class _StoreBase(BaseStore):
         if not self.ttl_config:
             future.set_result(None)
             return future
+        stop = self._sweeper_stop
         if self._sweeper is not None and self._sweeper.is_alive():
-            future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
+            future.add_done_callback(functools.partial(_stop_if_cancelled, stop))
             return future
         interval = float(
             sweep_interval_minutes or self.ttl_config.get("sweep_interval_minutes") or 5
         )
-        stop = self._sweeper_stop
         stop.clear()
-
-        def loop() -> None:
-            try:
-                while not stop.wait(interval * 60):
-                    try:
-                        self.sweep_ttl()
-                    except Exception as exc:
-                        log.error("ttl sweep failed", error=repr(exc))
-            finally:
-                if not future.done():
-                    future.set_result(None)
-
-        self._sweeper = threading.Thread(target=loop, name="agentsync-ttl-sweeper", daemon=True)
-        future.add_done_callback(lambda f: stop.set() if f.cancelled() else None)
+        self._sweeper = threading.Thread(
+            target=_sweep_until_stopped,
+            args=(self.sweep_ttl, stop, interval * 60, future),
+            name="agentsync-ttl-sweeper",
+            daemon=True,
+        )
+        future.add_done_callback(functools.partial(_stop_if_cancelled, stop))
         self._sweeper.start()
         return future
 
@@ -640,7 +662,7 @@ class _StoreBase(BaseStore):
     # == pipeline: validation ===========================================================
 
     def _plan(self, ops: Iterable[Op]) -> _Plan:
-        items = list(ops)
+        items: list[object] = list(ops)  # unchecked input: refused below if not an op
         plan = _Plan(len(items))
         for i, op in enumerate(items):
             if isinstance(op, GetOp):
@@ -685,7 +707,7 @@ class _StoreBase(BaseStore):
     def _queries_to_embed(self, plan: _Plan) -> list[str]:
         if self.embeddings is None:
             return []
-        return list(dict.fromkeys(op.query for _, op in plan.searches if op.query))
+        return list(dict.fromkeys([op.query for _, op in plan.searches if op.query]))
 
     def _embed_queries(self, plan: _Plan) -> dict[str, list[float]]:
         queries = self._queries_to_embed(plan)
@@ -701,7 +723,7 @@ class _StoreBase(BaseStore):
 
     @staticmethod
     def _unique_texts(jobs: Sequence[_EmbedJob]) -> list[str]:
-        return list(dict.fromkeys(text for job in jobs for _, text in job.texts))
+        return list(dict.fromkeys([text for job in jobs for _, text in job.texts]))
 
     def _embed_written(self, jobs: list[_EmbedJob]) -> None:
         if not jobs or self.embeddings is None:
@@ -784,8 +806,8 @@ class _StoreBase(BaseStore):
 
     def _get_fast(self, op: GetOp) -> Item | _Slow | None:
         """A batch of one GetOp without the general bookkeeping, when none is due."""
-        namespace = op.namespace
-        for label in namespace:
+        labels: tuple[object, ...] = op.namespace  # unchecked input: any objects
+        for label in labels:
             if type(label) is not str or not label or "." in label or "\x00" in label:
                 validate_op_namespace(op)  # raises InvalidNamespaceError, as BaseStore
                 break

@@ -161,22 +161,7 @@ _HISTORY = textwrap.dedent(
 
 
 def _run_history(seed: int, *, pure: bool) -> dict[str, object]:
-    env = dict(os.environ)
-    env.pop(_accel.PURE_ENV, None)
-    if pure:
-        env[_accel.PURE_ENV] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, "-c", _HISTORY, str(seed)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout)
-    return result
+    return _run_script(_HISTORY.replace("int(sys.argv[1])", str(seed)), pure=pure)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -191,3 +176,108 @@ def test_both_builds_compute_the_same_history(seed: int) -> None:
     assert isinstance(replicas, list)
     assert any(r["escalations"] for r in replicas)
     assert any(r["stats"]["resolutions"] for r in replicas)
+
+
+# Bad input through the public API (and the core's byte entry points, which take what the
+# network and the logs deliver): the compiled build checks argument types itself, so any
+# annotation narrower than what callers may pass would change the error they get.
+_BAD_INPUT = textwrap.dedent(
+    """
+    import json, logging
+    import structlog
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    from agentsync import SyncedStore, _accel
+    from agentsync._core import Core
+
+    out = {"compiled": _accel.active()}
+
+    def probe(name, fn):
+        try:
+            out[name] = ["ok", repr(fn())[:120]]
+        except Exception as exc:
+            out[name] = [type(exc).__name__, str(exc)[:300]]
+
+    def store(**kw):
+        return SyncedStore(peer_id=7, clock=lambda: 1.0, **kw)
+
+    probe("peer_id str", lambda: SyncedStore(peer_id="x"))
+    probe("peer_id float", lambda: SyncedStore(peer_id=1.5))
+    probe("peer_id negative", lambda: SyncedStore(peer_id=-1))
+    probe("conflict_value int", lambda: store(conflict_value=3))
+    probe("conflict_value other", lambda: store(conflict_value="newest"))
+    probe("path int", lambda: store(path=5))
+    probe("schema list", lambda: store(schema=[1]))
+    probe("resolver_timeout str", lambda: store(resolver_timeout="x"))
+    s = store()
+    s.put(("a",), "k", {"x": 1, "tags": ["t"], "notes": "hello"})
+    probe("acting_as int", lambda: s.acting_as(5))
+    probe("escalations str", lambda: s.escalations("a"))
+    probe("escalations int", lambda: s.escalations(5))
+    probe("history int namespace", lambda: s.history(5, "k"))
+    probe("history int key", lambda: s.history(("a",), 5))
+    probe("history list namespace", lambda: len(s.history(["a"], "k")))
+    probe("import str", lambda: s.import_updates("x"))
+    probe("import None", lambda: s.import_updates(None))
+    probe("import bytearray", lambda: s.import_updates(bytearray(b"xx")))
+    probe("import memoryview", lambda: s.import_updates(memoryview(b"xx")))
+    probe("export int", lambda: s.export_updates(5))
+    probe("export str", lambda: s.export_updates("x"))
+    probe("export bad digest", lambda: s.export_updates(b"\\x01\\x02"))
+    probe("export bytearray digest", lambda: len(s.export_updates(bytearray(s.version()))))
+    probe("resolve str", lambda: s.resolve("x", 1))
+    probe("get int key", lambda: s.get(("a",), 5))
+    probe("get list namespace", lambda: s.get(["a"], "k").value)
+    probe("put int key", lambda: s.put(("a",), 5, {"x": 1}))
+    probe("put list value", lambda: s.put(("a",), "k", [1]))
+    probe("put int field", lambda: s.put(("a",), "k", {1: 2}))
+    probe("put set value", lambda: s.put(("a",), "k", {"x": {1, 2}}))
+    probe("put nan", lambda: s.put(("a",), "k", {"x": float("nan")}))
+    probe("put surrogate", lambda: s.put(("a",), "k", {"x": "\\ud800"}))
+    probe("put ttl str", lambda: s.put(("a",), "k", {"x": 1}, ttl="x"))
+    probe("put empty label", lambda: s.put(("",), "k", {"x": 1}))
+    probe("delete int key", lambda: s.delete(("a",), 5))
+    probe("search int", lambda: s.search(5))
+    probe("batch int", lambda: s.batch([5]))
+    probe("batch None", lambda: s.batch(None))
+    core = Core(peer_id=1)
+    probe("core import str", lambda: core.import_updates("x"))
+    probe("core import bytearray", lambda: core.import_updates(bytearray(b"xx")))
+    probe("core deferred memoryview", lambda: core.import_updates_deferred(memoryview(b"xx")))
+    probe("core export str", lambda: core.export_updates("x"))
+    probe("core peer str", lambda: Core(peer_id="x"))
+    probe("value after all", lambda: s.get(("a",), "k").value)
+    print(json.dumps(out, sort_keys=True))
+    """
+)
+
+
+def _run_script(script: str, *, pure: bool) -> dict[str, object]:
+    env = dict(os.environ)
+    env.pop(_accel.PURE_ENV, None)
+    if pure:
+        env[_accel.PURE_ENV] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def test_both_builds_refuse_bad_input_with_the_same_errors() -> None:
+    pure = _run_script(_BAD_INPUT, pure=True)
+    current = _run_script(_BAD_INPUT, pure=False)
+    assert pure.pop("compiled") is False
+    current.pop("compiled")
+    differing = {k: (pure[k], current.get(k)) for k in pure if current.get(k) != pure[k]}
+    assert not differing
+    # the probes did reach the checks they are about
+    assert pure["peer_id str"][0] == "ValueError"  # type: ignore[index]
+    assert pure["import bytearray"][0] == "CorruptUpdateError"  # type: ignore[index]
+    assert pure["value after all"] == ["ok", "{'notes': 'hello', 'tags': ['t'], 'x': 1}"]
