@@ -72,12 +72,20 @@ log = structlog.get_logger(__name__)
 _DROPPED_DEBUG: Final = structlog.make_filtering_bound_logger(logging.INFO).debug
 
 
+# structlog's live configuration object: reading one attribute of it is ~20x cheaper than
+# `get_config()`, which builds a dict per call (private, so only if it is still there)
+_STRUCTLOG_CONFIG: Final[Any] = getattr(getattr(structlog, "_config", None), "_CONFIG", None)
+
+
 def _debug_dropped() -> bool:
     """Whether the configured loggers drop debug events (a filtering bound logger set above
     DEBUG, as deployments and benchmarks configure). A debug event per write is then
     skipped before structlog builds a bound logger just to drop it (~2 us a write). Asked
     on every call, so `configure` and `capture_logs` take effect at once."""
-    return getattr(structlog.get_config()["wrapper_class"], "debug", None) is _DROPPED_DEBUG
+    wrapper = getattr(_STRUCTLOG_CONFIG, "default_wrapper_class", _DROPPED_DEBUG)
+    if wrapper is _DROPPED_DEBUG:  # not the structlog this was written against
+        wrapper = structlog.get_config()["wrapper_class"]
+    return getattr(wrapper, "debug", None) is _DROPPED_DEBUG
 
 
 # Loro's type stubs describe values as a union its runtime does not honour (values come
@@ -302,14 +310,14 @@ class Core:
     # -- turns (causality) ---------------------------------------------------------
     def begin_turn(self) -> Turn:
         """A writer that starts now has seen everything committed so far."""
-        self._settle()
+        self._catch_up()
         turn = Turn(epoch=self._epoch)
         self._turns.add(turn)
         return turn
 
     def note_read(self, turn: Turn, namespace: Namespace, key: str) -> None:
         """The writer of `turn` read this key: it has seen its current state."""
-        self._settle()
+        self._catch_up()
         turn.read_epochs[(namespace, key)] = self._epoch
 
     # -- writes --------------------------------------------------------------------
@@ -333,7 +341,7 @@ class Core:
         declared = declared_kind(self._schema, namespace)
         value = dict(value)
         plan = _plan_tree((), value, declared)  # raises SchemaError before any op
-        self._settle()
+        self._catch_up()
         state = self._state(namespace, key, create=True)
         assert state is not None  # create=True always yields a state
         visible = self._visibility(turn, namespace, key)
@@ -357,7 +365,7 @@ class Core:
         self, namespace: Namespace, key: str, *, agent: str, turn: Turn | None, now: float
     ) -> PutResult:
         """Remove everything `turn` had seen of the key (concurrent puts survive)."""
-        self._settle()
+        self._catch_up()
         state = self._state(namespace, key, create=False)
         if state is None:
             return PutResult(None, [])
@@ -367,7 +375,7 @@ class Core:
     def resolve(self, escalation: Escalation, value: Any, *, agent: str, now: float) -> PutResult:
         """Write `value` to the escalated field as a write that has seen every contender."""
         validate_value(value, escalation.path)
-        self._settle()
+        self._catch_up()
         state = self._state(escalation.namespace, escalation.key, create=False)
         if state is None:
             raise KeyError(f"no key {escalation.key!r} in namespace {escalation.namespace!r}")
@@ -388,7 +396,7 @@ class Core:
     # -- reads ---------------------------------------------------------------------
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
         """The merged value; conflicted fields read as the placeholder or provisional."""
-        self._settle()
+        self._catch_up()
         state = self._state(namespace, key, create=False)
         if state is None:
             return None
@@ -401,7 +409,7 @@ class Core:
 
     def items(self) -> Iterator[tuple[Namespace, str, StoredValue]]:
         """Every live key, in a deterministic order."""
-        self._settle()
+        self._catch_up()
         self._refresh_dirty()
         for _, state in sorted(self._keys.items(), key=lambda kv: (kv[1].namespace, kv[1].key)):
             stored = self.get(state.namespace, state.key)
@@ -410,7 +418,7 @@ class Core:
 
     def escalations(self, namespace: Namespace | None = None) -> list[Escalation]:
         """Open conflicts, optionally only under a namespace prefix."""
-        self._settle()
+        self._catch_up()
         self._refresh_dirty()
         out: list[Escalation] = []
         for state in self._keys.values():
@@ -422,7 +430,7 @@ class Core:
         return out
 
     def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
-        self._settle()
+        self._catch_up()
         kid = self._kid(namespace, key)
         raw = self._doc.get_map(f"h:{kid}").get_value()
         records = []
@@ -442,7 +450,7 @@ class Core:
 
     def attribution(self) -> dict[tuple[Namespace, str], dict[str, list[str]]]:
         """Per key and dotted leaf field: the agents whose writes survive in the value."""
-        self._settle()
+        self._catch_up()
         self._refresh_dirty()
         out: dict[tuple[Namespace, str], dict[str, list[str]]] = {}
         for state in self._keys.values():
@@ -472,7 +480,7 @@ class Core:
         return out
 
     def stats(self) -> dict[str, float]:
-        self._settle()
+        self._catch_up()
         counts: dict[str, float] = dict(self._counts)
         counts["open_escalations"] = len(self.escalations())
         concurrent = counts["mergeable_concurrent"] + counts["semantic_conflicts"]
@@ -509,7 +517,7 @@ class Core:
 
         Updates whose dependencies are missing stay pending and apply when the gap arrives.
         """
-        self._settle()  # deferred imports first: they reported their writes already
+        self._catch_up()  # deferred imports first: they reported their writes already
         self._load(blob, defer=False)
         return self._settle()
 
@@ -581,6 +589,11 @@ class Core:
                 at = max(at + 1, change.id.counter + change.len)
         return sorted(ops, key=_op_sort_key)
 
+    def _catch_up(self) -> None:
+        """`_settle` when an import is pending (most calls: none is, and nothing to build)."""
+        if self._unsettled_since is not None:
+            self._settle()
+
     def _settle(self) -> ImportResult:
         """Bring Loro's state and the cached values up to the log (imports since the last
         read). Every import in between lands at one epoch: no turn began meanwhile."""
@@ -646,7 +659,7 @@ class Core:
 
     def export_snapshot(self) -> bytes:
         """Everything, compacted, for persistence (`import_updates` accepts it)."""
-        self._settle()
+        self._catch_up()
         return bytes(self._doc.export(loro.ExportMode.Snapshot()))
 
     # ==================================================================================
