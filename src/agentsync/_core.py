@@ -9,7 +9,14 @@ sub-dict concurrently can never end up with two competing containers (the Loro t
 - counter increment        ``c|path|op``      -> ``[delta, agent]``
 - timestamps               ``meta``           -> ``[created_at, updated_at]``
 
-A write inserts fresh entries and deletes exactly the entries its writer had *seen*; an
+Each write is one record in the key's history map, ``op -> [agent, action, timestamp,
+fields, [eid, payload, ...], [killed eid, ...]]``: the entries it inserts and the entries
+it supersedes travel inside it, so a write costs Loro one map insert however many fields
+it changes (an entry id is unique to its op, so "killed by any record" is final, as a map
+delete was). Logs written before 2026-11-28 keep entries as keys of a per-key entries map
+(removed by map deletes); such *legacy* entries are read, and superseded, the old way.
+
+A write inserts fresh entries and kills exactly the entries its writer had *seen*; an
 entry nobody had seen when it was superseded stays live. So concurrent register writes
 leave two live entries (a conflict), concurrent set adds leave both tags (a union), and a
 removal never beats an add it had not seen (add-wins). Whether a writer had seen an entry
@@ -215,6 +222,8 @@ class _KeyState:
     live_children: dict[FieldPath, list[str]] = field(default_factory=dict)
     live_exact: bool = False
     handles: tuple[Any, Any] | None = None  # its entries and history maps in Loro
+    # entries stored the pre-2026-11-28 way, as keys of the entries map (usually none)
+    legacy: set[str] = field(default_factory=set)
     listed: bool = False  # known to be in Loro's directory of keys
 
 
@@ -435,7 +444,7 @@ class Core:
         raw = self._doc.get_map(f"h:{kid}").get_value()
         records = []
         for op, packed in raw.items():
-            agent, action, timestamp, fields = _unpack(packed)
+            agent, action, timestamp, fields = _unpack(packed)[:4]
             records.append(
                 WriteRecord(
                     op_id=op,
@@ -634,14 +643,11 @@ class Core:
         changed: list[tuple[Namespace, str]] = []
         new_escalations: list[Escalation] = []
         for kid in sorted(kids):
-            state = self._rebuild(kid, importing=True)
-            if state is None:
+            loaded = self._reload(kid)
+            if loaded is None:
                 continue
+            state, fresh = loaded
             changed.append((state.namespace, state.key))
-            known = state.history_ops
-            ops = set(map(_intern, doc.get_map(f"h:{kid}").keys()))
-            fresh = ops - known
-            state.history_ops = ops
             new_ops.extend(sorted(fresh, key=_op_sort_key))
             new_escalations.extend(self._refresh_conflicts(state))
         self._counts["imported_writes"] += len(new_ops)
@@ -712,11 +718,16 @@ class Core:
             if kid not in self._keys:
                 self._rebuild(kid)
 
-    def _rebuild(self, kid: str, *, importing: bool = False) -> _KeyState | None:
-        """Bring the cached state of one key in line with Loro after an import.
+    def _rebuild(self, kid: str) -> _KeyState | None:
+        loaded = self._reload(kid)
+        return None if loaded is None else loaded[0]
 
-        Entries that appeared are born now; entries that vanished died now (an imported op
-        removed them, which no writer that began earlier had seen).
+    def _reload(self, kid: str) -> tuple[_KeyState, set[str]] | None:
+        """Bring the cached state of one key in line with Loro (after an import, or on its
+        first use here); returns it with the ops of the writes it had not seen.
+
+        Entries that appeared are born now; entries that were killed died now (an imported
+        op superseded them, which no writer that began earlier had seen).
         """
         ident = self._dir.get(kid)
         if ident is None:
@@ -725,16 +736,33 @@ class Core:
         state = self._keys.get(kid)
         if state is None:
             state = self._new_state(kid, tuple(ns_list), key)
-            if not importing:
-                state.history_ops = set(map(_intern, self._doc.get_map(f"h:{kid}").keys()))
-        raw: dict[str, Any] = self._entries_map(kid).get_value()
+        entries_map, history = self._handles(state)
+        ops = set(map(_intern, history.keys()))
+        fresh = ops - state.history_ops
+        state.history_ops = ops
+        born: dict[str, str] = {}
+        killed: set[str] = set()
+        if fresh:
+            # many records: one read of the whole map beats a lookup per record
+            records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
+            for op in fresh:
+                packed = records[op] if records is not None else history.get(op).value
+                _read_record(_unpack(packed), born, killed)
         epoch = self._epoch
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
                 current.update(entries)
-        for eid, entry in current.items():
-            if eid not in raw:
+        for eid in killed:
+            entry = current.get(eid)
+            if entry is not None:
+                self._bury(state, entry, epoch, None)
+        raw: dict[str, Any] = entries_map.get_value()
+        legacy = state.legacy
+        for eid in [e for e in legacy if e not in raw]:  # removed by a map delete
+            legacy.discard(eid)
+            entry = current.get(eid)
+            if entry is not None and entry.died is None:
                 self._bury(state, entry, epoch, None)
         for eid, payload in raw.items():
             if eid == "meta":
@@ -742,6 +770,11 @@ class Core:
                 state.meta = (float(created), float(updated))
                 continue
             if eid in current:
+                continue
+            legacy.add(eid)
+            born[eid] = payload
+        for eid, payload in born.items():
+            if eid in current or eid in killed:
                 continue
             entry = _parse_entry(eid, payload)
             entry.born = epoch
@@ -751,7 +784,7 @@ class Core:
                 self._touch_text(state, path, op=None)
         state.value_valid = False
         state.changed_epoch = epoch
-        return state
+        return state, fresh
 
     def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
         bucket = _bucket(state, entry)
@@ -892,7 +925,7 @@ class Core:
         fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
             [dotted(root)] if root else []
         )
-        history.insert(op, _pack([agent, action, now, fields]))
+        history.insert(op, _pack([agent, action, now, fields, ops.entry_log, ops.kills]))
         # the commit that holds the history entry names the op (by its counter: the
         # commit's peer is the op's): a replica learns which writes an update brings
         # from the log alone (`import_updates_deferred`)
@@ -1355,6 +1388,25 @@ def _parse_path(pj: str) -> FieldPath:
     return tuple(json.loads(pj))
 
 
+def _read_record(record: list[Any], born: dict[str, str], killed: set[str]) -> None:
+    """Collect the entries a write record inserts and kills (records written before
+    2026-11-28 carry neither: their entries live in the entries map)."""
+    if len(record) < 6:
+        return
+    inserts, kills = record[4], record[5]
+    if (
+        type(inserts) is not list
+        or type(kills) is not list
+        or len(inserts) % 2
+        or not all(type(x) is str for x in inserts)
+        or not all(type(x) is str for x in kills)
+    ):
+        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    for i in range(0, len(inserts), 2):
+        born[inserts[i]] = inserts[i + 1]
+    killed.update(kills)
+
+
 def _parse_entry(eid: str, payload: Any) -> _Entry:
     """An entry as read from Loro (its epochs and killers are this replica's own)."""
     if type(payload) is not str:
@@ -1534,7 +1586,9 @@ class _Ops:
         "concurrent",
         "core",
         "current",
+        "entry_log",
         "inserted",
+        "kills",
         "map",
         "op",
         "removed",
@@ -1553,6 +1607,9 @@ class _Ops:
         self.map = core._handles(state)[0]
         self.inserted: list[_Entry] = []
         self.removed: list[_Entry] = []
+        # what the write's history record carries: [eid, payload, ...] and killed eids
+        self.entry_log: list[str] = []
+        self.kills: list[str] = []
         self.changed_fields: set[FieldPath] = set()
         self.text_paths: dict[FieldPath, tuple[Any, str]] = {}
         self.touched = False
@@ -1569,7 +1626,7 @@ class _Ops:
     # presence entries ---------------------------------------------------------------
     def _insert_presence(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
         eid = self.core._reg_prefix(path) + self.op
-        self.map.insert(eid, _pack([code, scalar, self.agent]))
+        self.entry_log += (eid, _pack([code, scalar, self.agent]))
         self.inserted.append(_Entry(eid, path, self.op, self.agent, code, scalar))
         self._drop(seen)
         if self.visible is _alive:
@@ -1583,7 +1640,10 @@ class _Ops:
             if not e.eid:
                 continue  # a synthetic presence: nothing stored to remove
             if e.died is None:
-                self.map.delete(e.eid)
+                if e.eid in self.state.legacy:
+                    self.map.delete(e.eid)  # stored the old way: removed the old way
+                else:
+                    self.kills.append(e.eid)
                 self.removed.append(e)
             else:
                 e.killers = (*e.killers, self.op)
@@ -1762,7 +1822,7 @@ class _Ops:
             pos = _between(lower, upper)
             lower = pos
             eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
-            self.map.insert(eid, _pack([self.agent, pos]))
+            self.entry_log += (eid, _pack([self.agent, pos]))
             item = given[elem]
             self.inserted.append(
                 _Entry(
@@ -1785,6 +1845,6 @@ class _Ops:
         if delta == 0:
             return False
         eid = f"c{_SEP}{self.core._pj(path)}{_SEP}{self.op}"
-        self.map.insert(eid, _pack([delta, self.agent]))
+        self.entry_log += (eid, _pack([delta, self.agent]))
         self.inserted.append(_Entry(eid, path, self.op, self.agent, _DELTA, delta))
         return True
