@@ -82,8 +82,8 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         )
         included = {str(lib): f"{PACKAGE}/{accel.COMPILED_DIR}/{lib.name}" for lib in out.iterdir()}
         # the sources the manifest describes, as compiled (they replace the tree's copies)
-        for name in accel.COMPILED_MODULES:
-            included[str(package / f"{name}.py")] = f"{PACKAGE}/{name}.py"
+        for source in sorted(package.glob("*.py")):
+            included[str(source)] = f"{PACKAGE}/{source.name}"
         self.app.display_info(
             f"agentsync: compiled {', '.join(accel.COMPILED_MODULES)} with mypyc into the wheel"
         )

@@ -57,9 +57,9 @@ def compile_modules(out: Path, jobs: int = 1, package: Path = PACKAGE) -> Path:
     modules: tuple[str, ...] = accel.COMPILED_MODULES
     with tempfile.TemporaryDirectory(prefix="agentsync-mypyc-") as tmp:
         work = Path(tmp)
-        # digests of the sources as compiled: read before, so an edit during the build
+        # digests of every source as compiled: read before, so an edit during the build
         # leaves a stale (refused) build rather than a wrong one
-        digests = {name: accel.source_digest(package / f"{name}.py") for name in modules}
+        digests = accel.source_digests(package)
         cwd = Path.cwd()
         os.chdir(package.parent)  # mypyc names modules by their path from here
         try:

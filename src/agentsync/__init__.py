@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import _accel
 
 # before any other submodule is imported: the compiled build, if current, goes first
-_accel.enable(__path__)
+_accel.enable(__path__, __name__)
 
 from ._core import ConflictValue, Schema
 from ._errors import (

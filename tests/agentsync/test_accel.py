@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,84 +20,148 @@ PACKAGE = Path(agentsync.__file__).parent
 ROOT = PACKAGE.parent.parent
 
 
-def _fake_package(tmp_path: Path, *, digests: dict[str, str], tag: str) -> list[str]:
-    for name in _accel.COMPILED_MODULES:
-        (tmp_path / f"{name}.py").write_text(f"# {name}\n")
-    compiled = tmp_path / _accel.COMPILED_DIR
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+def _fake_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, tag: str | None = None
+) -> tuple[list[str], Path]:
+    """An importable package `fakepkg` with a current-looking build of garbage binaries."""
+    monkeypatch.delenv(_accel.PURE_ENV, raising=False)
+    package = tmp_path / "fakepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in (*_accel.COMPILED_MODULES, "_other"):
+        (package / f"{name}.py").write_text(f"NAME = {name!r}\n")
+    compiled = package / _accel.COMPILED_DIR
     compiled.mkdir()
-    (compiled / _accel.MANIFEST).write_text(json.dumps({"tag": tag, "sources": digests}))
-    return [str(tmp_path)]
+    for name in _accel.COMPILED_MODULES:
+        for part in ("", "__mypyc"):
+            (compiled / f"{name}{part}{SUFFIX}").write_bytes(b"not a shared library")
+    manifest = {"tag": tag or _accel.build_tag(), "sources": _accel.source_digests(package)}
+    (compiled / _accel.MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m == "fakepkg" or m.startswith("fakepkg.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import fakepkg  # type: ignore[import-not-found]
+
+    path: list[str] = fakepkg.__path__
+    return path, package
 
 
-def _current(tmp_path: Path) -> dict[str, str]:
-    return {name: _accel.source_digest(tmp_path / f"{name}.py") for name in _accel.COMPILED_MODULES}
-
-
-def test_a_current_build_goes_first_on_the_package_path(
+def test_a_build_that_does_not_load_is_refused_and_plain_python_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(_accel.PURE_ENV, raising=False)
-    path = _fake_package(tmp_path, digests={}, tag=_accel.build_tag())
-    manifest = tmp_path / _accel.COMPILED_DIR / _accel.MANIFEST
-    manifest.write_text(json.dumps({"tag": _accel.build_tag(), "sources": _current(tmp_path)}))
+    path, package = _fake_package(tmp_path, monkeypatch)
     monkeypatch.setattr(_accel, "_enabled", set())
-    assert _accel.enable(path) is True
-    assert path == [str(tmp_path / _accel.COMPILED_DIR), str(tmp_path)]
+    with pytest.warns(_accel.StaleBuildWarning, match="cannot load the build"):
+        assert _accel.enable(path, "fakepkg") is False
+    assert path == [str(package)]
+    assert not _accel.active()
+    assert "fakepkg._values" not in sys.modules
+    import fakepkg._values  # type: ignore[import-not-found]
+
+    assert fakepkg._values.NAME == "_values"  # the source, not the broken binary
 
 
 def test_a_build_of_other_sources_is_refused_with_a_warning_naming_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(_accel.PURE_ENV, raising=False)
-    path = _fake_package(tmp_path, digests={}, tag=_accel.build_tag())
-    digests = _current(tmp_path)
-    digests["_core"] = "0" * 64  # _core.py edited since the build
-    manifest = tmp_path / _accel.COMPILED_DIR / _accel.MANIFEST
-    manifest.write_text(json.dumps({"tag": _accel.build_tag(), "sources": digests}))
-    with pytest.warns(_accel.StaleBuildWarning, match=r"stale \(_core\.py changed"):
-        assert _accel.enable(path) is False
-    assert path == [str(tmp_path)]
+    path, package = _fake_package(tmp_path, monkeypatch)
+    # a module the compiled ones import changed: its types are baked into the build
+    (package / "_other.py").write_text("NAME = 'edited'\n")
+    with pytest.warns(_accel.StaleBuildWarning, match=r"stale \(_other\.py changed"):
+        assert _accel.enable(path, "fakepkg") is False
+    assert path == [str(package)]
+
+
+def test_an_incomplete_build_is_refused_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, package = _fake_package(tmp_path, monkeypatch)
+    (package / _accel.COMPILED_DIR / f"_core__mypyc{SUFFIX}").unlink()
+    with pytest.warns(_accel.StaleBuildWarning, match=f"missing _core__mypyc{SUFFIX}"):
+        assert _accel.enable(path, "fakepkg") is False
+    assert path == [str(package)]
 
 
 def test_a_build_for_another_interpreter_is_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(_accel.PURE_ENV, raising=False)
-    path = _fake_package(tmp_path, digests={}, tag="cpython-39-plan9")
-    manifest = tmp_path / _accel.COMPILED_DIR / _accel.MANIFEST
-    manifest.write_text(json.dumps({"tag": "cpython-39-plan9", "sources": _current(tmp_path)}))
-    assert _accel.enable(path) is False
-    assert path == [str(tmp_path)]
+    path, package = _fake_package(tmp_path, monkeypatch, tag="cpython-39-plan9.so")
+    assert _accel.enable(path, "fakepkg") is False
+    assert path == [str(package)]
 
 
 def test_an_unreadable_manifest_is_refused_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(_accel.PURE_ENV, raising=False)
-    path = _fake_package(tmp_path, digests={}, tag=_accel.build_tag())
-    (tmp_path / _accel.COMPILED_DIR / _accel.MANIFEST).write_text("{not json")
+    path, package = _fake_package(tmp_path, monkeypatch)
+    (package / _accel.COMPILED_DIR / _accel.MANIFEST).write_text("{not json")
     with pytest.warns(_accel.StaleBuildWarning, match="unreadable"):
-        assert _accel.enable(path) is False
-    assert path == [str(tmp_path)]
+        assert _accel.enable(path, "fakepkg") is False
+    assert path == [str(package)]
 
 
+@pytest.mark.parametrize(
+    ("setting", "forced"),
+    [("1", True), ("yes", True), ("true", True), ("0", False), ("false", False), ("", False)],
+)
 def test_the_environment_forces_plain_python(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str, forced: bool
 ) -> None:
-    path = _fake_package(tmp_path, digests={}, tag=_accel.build_tag())
-    manifest = tmp_path / _accel.COMPILED_DIR / _accel.MANIFEST
-    manifest.write_text(json.dumps({"tag": _accel.build_tag(), "sources": _current(tmp_path)}))
-    monkeypatch.setenv(_accel.PURE_ENV, "1")
-    assert _accel.enable(path) is False
-    assert path == [str(tmp_path)]
+    path, package = _fake_package(tmp_path, monkeypatch)
+    monkeypatch.setenv(_accel.PURE_ENV, setting)
+    assert _accel.pure_forced() is forced
+    if forced:  # refused before the build is looked at: no warning
+        assert _accel.enable(path, "fakepkg") is False
+    else:  # the (broken) build is tried
+        with pytest.warns(_accel.StaleBuildWarning):
+            assert _accel.enable(path, "fakepkg") is False
+    assert path == [str(package)]
+
+
+def _copy_package(tmp_path: Path) -> Path:
+    target = tmp_path / "agentsync"
+    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+_WHICH = (
+    "import agentsync, agentsync._core as c; "
+    "print(agentsync._accel.active(), c.__file__.endswith('.py'))"
+)
+
+
+def test_a_copy_of_the_package_runs_its_build_or_falls_back_when_a_library_is_missing(
+    tmp_path: Path,
+) -> None:
+    copy = _copy_package(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != _accel.PURE_ENV}
+    env["PYTHONPATH"] = str(tmp_path)
+
+    def which() -> tuple[str, str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _WHICH], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip(), done.stderr
+
+    built = (copy / _accel.COMPILED_DIR / _accel.MANIFEST).is_file()
+    assert which()[0] == ("True False" if built else "False True")
+    if built:
+        (copy / _accel.COMPILED_DIR / f"_core__mypyc{SUFFIX}").unlink()
+        out, err = which()
+        assert out == "False True"
+        assert "StaleBuildWarning" in err and "missing _core__mypyc" in err
 
 
 def test_this_process_runs_the_build_the_repo_holds() -> None:
     """`make test` builds first: a present build must be the one running (a silent fallback
     would hide a broken build), and plain Python runs only without one or when forced."""
     present = (PACKAGE / _accel.COMPILED_DIR / _accel.MANIFEST).is_file()
-    forced = bool(os.environ.get(_accel.PURE_ENV))
-    compiled = not _core.__file__.endswith(".py")
+    forced = _accel.pure_forced()
+    compiled = not str(_core.__file__).endswith(".py")
     assert _accel.active() is compiled
     assert compiled is (present and not forced)
     if os.environ.get("CI") and not forced:
@@ -169,7 +235,7 @@ def test_both_builds_compute_the_same_history(seed: int) -> None:
     pure = _run_history(seed, pure=True)
     current = _run_history(seed, pure=False)
     assert pure["compiled"] is False
-    assert current["compiled"] is _accel.active() or bool(os.environ.get(_accel.PURE_ENV))
+    assert current["compiled"] is _accel.active() or _accel.pure_forced()
     assert current["replicas"] == pure["replicas"]
     # the history did reach the paths worth comparing
     replicas = pure["replicas"]
@@ -245,6 +311,39 @@ _BAD_INPUT = textwrap.dedent(
     probe("core deferred memoryview", lambda: core.import_updates_deferred(memoryview(b"xx")))
     probe("core export str", lambda: core.export_updates("x"))
     probe("core peer str", lambda: Core(peer_id="x"))
+    probe("schema str prefix", lambda: store(schema={"team": {"n": "counter"}}))
+    probe("schema None prefix", lambda: store(schema={None: {}}))
+    probe("schema int kind", lambda: store(schema={("t",): {"n": 3}}))
+    probe("schema int field", lambda: type(store(schema={("t",): {5: "counter"}})).__name__)
+    probe("schema fields list", lambda: store(schema={("t",): ["n"]}))
+    counters = store(schema={("c",): {"n": "counter"}})
+    counters.put(("c",), "k", {"n": 2**53})
+    probe("counter past 2**53", lambda: (
+        counters.put(("c",), "k", {"n": 2**53 + 1}), counters.get(("c",), "k").value)[1])
+    probe("counter 10**400", lambda: (
+        counters.put(("c",), "k", {"n": 10**400, "x": 2}), counters.get(("c",), "k").value)[1])
+    probe("counter float", lambda: (
+        counters.put(("c",), "k", {"n": 2.5}), counters.get(("c",), "k").value)[1])
+    int_clock = SyncedStore(peer_id=8, clock=lambda: 1000)
+    probe("int clock", lambda: (
+        int_clock.put(("a",), "k", {"x": 1}), repr(int_clock.get(("a",), "k")),
+        len(int_clock.export_updates()))[1:])
+    from decimal import Decimal
+    decimal_clock = SyncedStore(peer_id=9, clock=lambda: Decimal(1))
+    probe("decimal clock", lambda: decimal_clock.put(("a",), "k", {"x": 1}))
+    probe("decimal clock left nothing", lambda: decimal_clock.get(("a",), "k"))
+    import dataclasses
+    dispute = SyncedStore(peer_id=10, clock=lambda: 1.0)
+    other = SyncedStore(peer_id=11, clock=lambda: 1.0)
+    dispute.put(("a",), "k", {"x": 1})
+    other.put(("a",), "k", {"x": 2})
+    dispute.import_updates(other.export_updates())
+    (esc,) = dispute.escalations()
+    rebuilt = dataclasses.replace(
+        esc, namespace=list(esc.namespace), contenders=list(esc.contenders), path=list(esc.path)
+    )
+    probe("resolve rebuilt from json", lambda: (
+        dispute.resolve(rebuilt, 3), dispute.get(("a",), "k").value)[1])
     probe("value after all", lambda: s.get(("a",), "k").value)
     print(json.dumps(out, sort_keys=True))
     """
@@ -281,3 +380,8 @@ def test_both_builds_refuse_bad_input_with_the_same_errors() -> None:
     assert pure["peer_id str"][0] == "ValueError"  # type: ignore[index]
     assert pure["import bytearray"][0] == "CorruptUpdateError"  # type: ignore[index]
     assert pure["value after all"] == ["ok", "{'notes': 'hello', 'tags': ['t'], 'x': 1}"]
+    assert pure["counter past 2**53"] == ["ok", "{'n': 9007199254740993}"]
+    assert pure["resolve rebuilt from json"] == ["ok", "{'x': 3}"]
+    assert pure["schema str prefix"][0] == "SchemaError"  # type: ignore[index]
+    assert pure["decimal clock"][0] == "TypeError"  # type: ignore[index]
+    assert pure["decimal clock left nothing"] == ["ok", "None"]
