@@ -147,6 +147,7 @@ class Turn:
     read_epochs: dict[tuple[Namespace, str], int] = field(default_factory=dict)
 
 
+@mypyc_attr(native_class=False)  # callers may copy or pickle what they read (frozen)
 @dataclass(frozen=True, slots=True)
 class StoredValue:
     value: dict[str, JSON]
@@ -154,6 +155,7 @@ class StoredValue:
     updated_at: float
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class PutResult:
     op_id: str | None
@@ -161,6 +163,7 @@ class PutResult:
     new_escalations: list[Escalation]
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     new_ops: list[str]
@@ -338,13 +341,14 @@ class Core:
         *,
         agent: str,
         turn: Turn | None,
-        now: float,
+        now: object,
     ) -> PutResult:
         """Replace the value relative to what `turn` had seen (`None`: seen everything).
 
         Raises TypeError naming the field path for non-JSON input and SchemaError for a
         value of the wrong shape for a declared kind; nothing is applied then.
         """
+        seconds = _seconds(now)
         if not isinstance(value, Mapping):
             raise TypeError(f"value must be a dict, got {type(value).__name__}")
         declared = declared_kind(self._schema, namespace)
@@ -354,7 +358,7 @@ class Core:
         state = self._state(namespace, key, create=True)
         assert state is not None  # create=True always yields a state
         visible = self._visibility(turn, namespace, key)
-        return self._write(state, plan, visible, turn, agent, "put", now, root=())
+        return self._write(state, plan, visible, turn, agent, "put", seconds, root=())
 
     def _kid(self, namespace: Namespace, key: str) -> str:
         ident = (namespace, key)
@@ -371,18 +375,20 @@ class Core:
         _plan_tree((), dict(value), declared_kind(self._schema, namespace))
 
     def delete(
-        self, namespace: Namespace, key: str, *, agent: str, turn: Turn | None, now: float
+        self, namespace: Namespace, key: str, *, agent: str, turn: Turn | None, now: object
     ) -> PutResult:
         """Remove everything `turn` had seen of the key (concurrent puts survive)."""
+        seconds = _seconds(now)
         self._catch_up()
         state = self._state(namespace, key, create=False)
         if state is None:
             return PutResult(None, [])
         visible = self._visibility(turn, namespace, key)
-        return self._write(state, None, visible, turn, agent, "delete", now, root=())
+        return self._write(state, None, visible, turn, agent, "delete", seconds, root=())
 
-    def resolve(self, escalation: Escalation, value: Any, *, agent: str, now: float) -> PutResult:
+    def resolve(self, escalation: Escalation, value: Any, *, agent: str, now: object) -> PutResult:
         """Write `value` to the escalated field as a write that has seen every contender."""
+        seconds = _seconds(now)
         validate_value(value, escalation.path)
         self._catch_up()
         state = self._state(escalation.namespace, escalation.key, create=False)
@@ -400,7 +406,7 @@ class Core:
                 return True  # ancestors: the resolver had seen the key as it is now
             return entry.kind not in _PRESENCE or entry.op in contenders or entry.path != path
 
-        return self._write(state, plan, visible, None, agent, "resolve", now, root=path)
+        return self._write(state, plan, visible, None, agent, "resolve", seconds, root=path)
 
     # -- reads ---------------------------------------------------------------------
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
@@ -915,6 +921,9 @@ class Core:
             ops.apply(plan, view, shown, True)
         if plan is None and not ops.touched:
             return PutResult(None, [])  # deleting what this writer never saw: no op
+        # the first change to Loro: nothing that could fail runs before it, so a write
+        # that raises while planned leaves no uncommitted op to ride on the next commit
+        ops.edit_texts()
         if not state.listed and self._dir.get(kid) is None:
             self._dir.insert(kid, [list(state.namespace), state.key])
         state.listed = True  # nothing removes a key from the directory
@@ -1051,17 +1060,35 @@ class Core:
                 return frontiers, text
         return None
 
-    def _write_text(
+    def _text_changes(
         self, state: _KeyState, path: FieldPath, new: str, visible: Visible, seen_any: bool
+    ) -> str | None:
+        """Whether `_write_text` would change the text: its current content if so."""
+        track = self._text_track(state, path)
+        current = str(self._doc.get_text(track.name).to_string())
+        base = self._text_base(track, visible, seen_any, current)
+        changes = current != new if base is None else base[1] != new
+        return current if changes else None
+
+    def _write_text(
+        self,
+        state: _KeyState,
+        path: FieldPath,
+        new: str,
+        visible: Visible,
+        seen_any: bool,
+        current: str | None = None,
     ) -> tuple[Any, str] | None:
         """Edit a text field as a diff against what its writer saw.
 
         Returns None if nothing changed, else (frontiers, text) of the writer's new view
-        (frontiers None: the whole document after commit).
+        (frontiers None: the whole document after commit). `current`: its content, if
+        already read.
         """
         track = self._text_track(state, path)
         text = self._doc.get_text(track.name)
-        current = str(text.to_string())
+        if current is None:
+            current = str(text.to_string())
         base = self._text_base(track, visible, seen_any, current)
         if base is None:
             if current == new:
@@ -1557,7 +1584,21 @@ def _lookup(value: Any, path: FieldPath) -> Any:
     return value
 
 
-def _tidy_number(x: float) -> int | float:
+def _seconds(now: object) -> float:
+    """A write's timestamp as float seconds (an int clock too, so both builds store the
+    same bytes); anything else is refused before the write begins."""
+    if isinstance(now, bool) or not isinstance(now, int | float):
+        raise TypeError(f"a write's time must be seconds (int or float), got {now!r}")
+    try:
+        seconds = float(now)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ValueError(f"a write's time must be finite, got {now!r}")
+    return seconds
+
+
+def _tidy_number(x: int | float) -> int | float:  # not `float`: mypyc would coerce ints
     return int(x) if isinstance(x, float) and x.is_integer() and abs(x) < 2**53 else x
 
 
@@ -1593,6 +1634,7 @@ class _Ops:
         "op",
         "removed",
         "state",
+        "text_calls",
         "text_paths",
         "touched",
         "visible",
@@ -1612,6 +1654,8 @@ class _Ops:
         self.kills: list[str] = []
         self.changed_fields: set[FieldPath] = set()
         self.text_paths: dict[FieldPath, tuple[Any, str]] = {}
+        # text edits planned, in order: (path, new text, seen any, its content then)
+        self.text_calls: list[tuple[FieldPath, str, bool, str]] = []
         self.touched = False
         self.concurrent = False
         self._asserted: set[FieldPath] = set()
@@ -1719,10 +1763,7 @@ class _Ops:
         if node.kind in ("set", "list"):
             changed = self._write_elements(path, node.value, ordered=node.kind == "list")
         elif node.kind == "text":
-            edit = self.core._write_text(self.state, path, node.value, self.visible, same_kind)
-            if edit is not None:
-                self.text_paths[path] = edit
-                changed = True
+            changed = self._plan_text(path, node.value, same_kind)
         elif node.kind == "counter":
             changed = self._write_counter(path, node.value)
         if not same_kind or (changed and node.kind == "text"):
@@ -1762,7 +1803,33 @@ class _Ops:
         self._drop(self.core._seen_in(state.tags, state, path, visible))
         self._drop(self.core._seen_in(state.deltas, state, path, visible))
         if any(e.kind == "t" for e in seen):
-            edit = self.core._write_text(state, path, "", visible, True)
+            self._plan_text(path, "", True)
+
+    def _plan_text(self, path: FieldPath, new: str, seen_any: bool) -> bool:
+        """Whether writing `new` changes the text; the edit itself waits for `edit_texts`.
+
+        Only a clear followed by a write of the same field (a change of kind) edits one
+        text twice in a write; the write then starts from nothing (`seen_any` False), so
+        whether it changes anything does not depend on the clear before it."""
+        current = self.core._text_changes(self.state, path, new, self.visible, seen_any)
+        if current is None:
+            return False
+        self.text_calls.append((path, new, seen_any, current))
+        return True
+
+    def edit_texts(self) -> None:
+        """Apply the planned text edits to Loro, in the order they were planned."""
+        edited: set[FieldPath] = set()
+        for path, new, seen_any, current in self.text_calls:
+            edit = self.core._write_text(
+                self.state,
+                path,
+                new,
+                self.visible,
+                seen_any,
+                current=None if path in edited else current,
+            )
+            edited.add(path)
             if edit is not None:
                 self.text_paths[path] = edit
 
@@ -1838,10 +1905,15 @@ class _Ops:
             )
         return True
 
-    def _write_counter(self, path: FieldPath, target: float) -> bool:
+    def _write_counter(self, path: FieldPath, target: int | float) -> bool:
         state = self.state
         seen = self.core._seen_in(state.deltas, state, path, self.visible)
-        delta = target - sum(e.value for e in seen)
+        try:
+            delta = target - sum(e.value for e in seen)
+        except OverflowError:  # an int total beyond float range, and a float target
+            raise ValueError(
+                f"counter {dotted(path)!r}: {target!r} is out of range of its total"
+            ) from None
         if delta == 0:
             return False
         eid = f"c{_SEP}{self.core._pj(path)}{_SEP}{self.op}"

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Protocol, Self, TypeAlias, TypeVar
@@ -1126,6 +1126,13 @@ class _StoreBase(BaseStore):
         self, escalation: Escalation, value: Any, agent: str
     ) -> tuple[list[_EmbedJob], list[Escalation]]:
         outcome = _Outcome([])
+        # one rebuilt from JSON (a review queue) holds lists where the core reads tuples
+        escalation = replace(
+            escalation,
+            namespace=tuple(escalation.namespace),
+            contenders=tuple(escalation.contenders),
+            path=tuple(escalation.path),
+        )
         with self._lock:
             before = self._core.version() if self._log is not None else None
             result = self._core.resolve(escalation, value, agent=agent, now=self._clock())

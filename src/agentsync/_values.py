@@ -149,10 +149,18 @@ def check_size(value: object) -> None:
         )
 
 
-def normalize_schema(schema: Schema | None) -> dict[Namespace, dict[FieldPath, FieldKind]]:
-    """Check a declared schema up front and index it by field path tuples."""
-    if not schema:
+def normalize_schema(schema: object) -> dict[Namespace, dict[FieldPath, FieldKind]]:
+    """Check a declared schema up front and index it by field path tuples.
+
+    Takes any object (typed so, the compiled build checks nothing before these checks).
+    """
+    if schema is None:
         return {}
+    if not isinstance(schema, Mapping):
+        raise SchemaError(
+            f"schema must map namespace prefixes (tuple of str) to {{field: kind}}, "
+            f"got {type(schema).__name__}"
+        )
     out: dict[Namespace, dict[FieldPath, FieldKind]] = {}
     for prefix, fields in schema.items():
         if not isinstance(prefix, tuple) or not all(isinstance(p, str) for p in prefix):

@@ -573,3 +573,33 @@ def test_text_that_arrived_before_its_field_is_kept_by_a_writer_creating_the_fie
     sync(a, b)
     assert value(a) == value(b)
     assert sorted(value(a)["findings"].split()) == ["x", "y", "z"]
+
+
+def test_a_write_that_fails_midway_leaves_nothing_here_or_on_replicas() -> None:
+    a = Core(peer_id=1, schema={NS: {"n": "counter"}})
+    a.put(NS, "k", {"n": 10**400}, agent="a", turn=None, now=1.0)
+    before = a.version()
+    # the text is planned before the counter fails: no edit may reach Loro
+    with pytest.raises(ValueError, match="counter 'n'"):
+        a.put(NS, "k", {"notes": "half a write", "n": 2.5}, agent="a", turn=None, now=2.0)
+    assert a.version() == before
+    a.put(NS, "other", {"x": 1}, agent="a", turn=None, now=3.0)  # the next commit
+    b = Core(peer_id=2, schema={NS: {"n": "counter"}})
+    b.import_updates(a.export_updates())
+    for core in (a, b):
+        stored = core.get(NS, "k")
+        assert stored is not None
+        assert stored.value == {"n": 10**400}
+
+
+def test_a_writes_time_is_float_seconds_and_other_clocks_are_refused_before_writing() -> None:
+    a = Core(peer_id=1)
+    a.put(NS, "k", {"x": 1}, agent="a", turn=None, now=5)
+    stored = a.get(NS, "k")
+    assert stored is not None
+    assert type(stored.created_at) is float and stored.created_at == 5.0
+    before = a.version()
+    for bad in ("5", None, True, float("nan"), 10**400):
+        with pytest.raises((TypeError, ValueError), match="time must be"):
+            a.put(NS, "k", {"x": 2}, agent="a", turn=None, now=bad)
+    assert a.version() == before
