@@ -29,6 +29,7 @@ from rich.table import Table
 
 from actors.harness import RunConfig, RunResult, run_scenario
 from actors.scenario import Scenario, available_scenarios, load_scenario
+from agentsync import _accel
 from agentsync._errors import ScenarioError
 from agentsync._strategies import STRATEGIES
 
@@ -281,7 +282,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 console.print(f"    {note}")
     for line in crashed:
         console.print(f"[bold red]ERROR[/] {line}")
-    console.print(f"{len(results)} runs in {elapsed:.1f} s wall")
+    build = "compiled (mypyc)" if _accel.active() else "plain Python"
+    console.print(f"{len(results)} runs in {elapsed:.1f} s wall (agentsync build: {build})")
     if args.json:
         payload = {
             "config": {

@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 from langgraph.store.base import PutOp
 
-from agentsync import SyncedStore
+from agentsync import SyncedStore, _accel
 
 NS = ("bench",)
 
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--size", type=int, default=100)
     args = parser.parse_args()
+    print(f"agentsync build: {'compiled (mypyc)' if _accel.active() else 'plain Python'}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
         memory = SyncedStore()

@@ -26,6 +26,7 @@ import structlog
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
+from agentsync import _accel
 from agentsync._store import AsyncSyncedStore, SyncedStore
 
 NS = ("bench", "agent")
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--keys", type=int, default=2_000)
     args = parser.parse_args()
+    print(f"agentsync build: {'compiled (mypyc)' if _accel.active() else 'plain Python'}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     stores: dict[str, Callable[[], BaseStore]] = {
         "InMemoryStore": InMemoryStore,

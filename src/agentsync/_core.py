@@ -1587,6 +1587,8 @@ def _lookup(value: Any, path: FieldPath) -> Any:
 def _seconds(now: object) -> float:
     """A write's timestamp as float seconds (an int clock too, so both builds store the
     same bytes); anything else is refused before the write begins."""
+    if type(now) is float and math.isfinite(now):
+        return now  # a wall clock's time.time(): the common case
     if isinstance(now, bool) or not isinstance(now, int | float):
         raise TypeError(f"a write's time must be seconds (int or float), got {now!r}")
     try:
