@@ -10,7 +10,7 @@ sub-dict concurrently can never end up with two competing containers (the Loro t
 - timestamps               ``meta``           -> ``[created_at, updated_at]``
 
 Each write is one record in the key's history map, ``op -> [agent, action, timestamp,
-fields, [eid, payload, ...], [killed eid, ...]]``: the entries it inserts and the entries
+fields, [eid, [payload...], ...], [killed eid, ...]]``: the entries it inserts and the entries
 it supersedes travel inside it, so a write costs Loro one map insert however many fields
 it changes (an entry id is unique to its op, so "killed by any record" is final, as a map
 delete was). Logs written before 2026-11-28 keep entries as keys of a per-key entries map
@@ -37,7 +37,7 @@ import math
 import operator
 import sys
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
@@ -784,8 +784,8 @@ class Core:
         entries_map, history = self._handles(state)
         ops = set(map(_intern, history.keys()))
         fresh = ops - state.history_ops
-        state.history_ops = ops
-        born: dict[str, str] = {}
+        # read and parse everything first: unreadable data raises before the cache changes
+        born: dict[str, Any] = {}
         killed: set[str] = set()
         if fresh:
             # many records: one read of the whole map beats a lookup per record
@@ -793,37 +793,38 @@ class Core:
             for op in fresh:
                 packed = records[op] if records is not None else history.get(op).value
                 _read_record(_unpack(packed), born, killed)
-        epoch = self._epoch
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
                 current.update(entries)
+        raw: dict[str, Any] = entries_map.get_value()
+        meta = _read_meta(raw.pop("meta")) if "meta" in raw else None
+        legacy_new = [eid for eid in raw if eid not in current]
+        for eid in legacy_new:
+            born[eid] = raw[eid]
+        appeared = [
+            _parse_entry(eid, payload)
+            for eid, payload in born.items()
+            if eid not in current and eid not in killed
+        ]
+        epoch = self._epoch
+        state.history_ops = ops
+        if meta is not None:
+            state.meta = meta
         for eid in killed:
             entry = current.get(eid)
             if entry is not None:
                 self._bury(state, entry, epoch, None)
-        raw: dict[str, Any] = entries_map.get_value()
         legacy = state.legacy
         for eid in [e for e in legacy if e not in raw]:  # removed by a map delete
             legacy.discard(eid)
             entry = current.get(eid)
             if entry is not None and entry.died is None:
                 self._bury(state, entry, epoch, None)
-        for eid, payload in raw.items():
-            if eid == "meta":
-                created, updated = _unpack(payload)
-                state.meta = (float(created), float(updated))
-                continue
-            if eid in current:
-                continue
-            legacy.add(eid)
-            born[eid] = payload
-        for eid, payload in born.items():
-            if eid in current or eid in killed:
-                continue
-            entry = _parse_entry(eid, payload)
+        legacy.update(legacy_new)
+        for entry in appeared:
             entry.born = epoch
-            _bucket(state, entry).setdefault(entry.path, {})[eid] = entry
+            _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
         for path, entries in state.regs.items():
             if any(e.kind == "t" for e in entries.values()):
                 self._touch_text(state, path, op=None)
@@ -1454,7 +1455,7 @@ def _parse_path(pj: str) -> FieldPath:
     return tuple(json.loads(pj))
 
 
-def _read_record(record: list[Any], born: dict[str, str], killed: set[str]) -> None:
+def _read_record(record: list[Any], born: dict[str, Any], killed: set[str]) -> None:
     """Collect the entries a write record inserts and kills (records written before
     2026-11-28 carry neither: their entries live in the entries map)."""
     if len(record) < 6:
@@ -1464,7 +1465,8 @@ def _read_record(record: list[Any], born: dict[str, str], killed: set[str]) -> N
         type(inserts) is not list
         or type(kills) is not list
         or len(inserts) % 2
-        or not all(type(x) is str for x in inserts)
+        or not all(type(x) is str for x in inserts[::2])
+        or not all(type(x) is list for x in inserts[1::2])
         or not all(type(x) is str for x in kills)
     ):
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
@@ -1473,11 +1475,28 @@ def _read_record(record: list[Any], born: dict[str, str], killed: set[str]) -> N
     killed.update(kills)
 
 
+def _read_meta(payload: Any) -> tuple[float, float]:
+    try:
+        created, updated = _unpack(payload)
+        return float(created), float(updated)
+    except (TypeError, ValueError) as exc:
+        raise CorruptUpdateError(f"unreadable timestamps {payload!r:.200}") from exc
+
+
 def _parse_entry(eid: str, payload: Any) -> _Entry:
-    """An entry as read from Loro (its epochs and killers are this replica's own)."""
-    if type(payload) is not str:
-        raise CorruptUpdateError(f"unreadable entry payload {payload!r}")
-    fields = _parse_fields(eid, payload)
+    """An entry as read from Loro (its epochs and killers are this replica's own): from a
+    write record (payload a list) or, logged before 2026-11-28, the entries map (JSON
+    text)."""
+    if type(payload) is list:
+        key: str | tuple[Any, ...] = tuple(payload)
+    elif type(payload) is str:
+        key = payload
+    else:
+        raise CorruptUpdateError(f"unreadable entry payload {payload!r:.200}")
+    try:
+        fields = _parse_fields(eid, key)
+    except (TypeError, ValueError) as exc:  # valid JSON of the wrong shape
+        raise CorruptUpdateError(f"unreadable entry {eid!r:.200}: {payload!r:.200}") from exc
     entry = _Entry(*fields)
     if fields[4] == _TAG and isinstance(entry.value, dict | list):
         entry.value = _parse_element(entry.elem)  # a container is never shared
@@ -1485,7 +1504,7 @@ def _parse_entry(eid: str, payload: Any) -> _Entry:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _parse_fields(eid: str, payload: Any) -> tuple[Any, ...]:
+def _parse_fields(eid: str, payload: str | tuple[Any, ...]) -> tuple[Any, ...]:
     """The immutable fields of an entry, parsed once per process: a simulation holds
     every write once per replica (a thousand of them), and so do many stores in one
     process. Strings are interned for the same reason."""
@@ -1493,16 +1512,17 @@ def _parse_fields(eid: str, payload: Any) -> tuple[Any, ...]:
     parts = eid.split(_SEP)
     tag = parts[0]
     path = _parse_path(parts[1])
+    values: Sequence[Any] = _unpack(payload) if isinstance(payload, str) else payload
     if tag == "r":
-        kind, scalar, agent = _unpack(payload)
+        kind, scalar, agent = values
         return (eid, path, _intern(parts[2]), _intern(str(agent)), str(kind), scalar)
     if tag == "s":
-        agent, pos = _unpack(payload)
+        agent, pos = values
         elem, op, idx = _intern(parts[2]), _intern(parts[3]), int(parts[4])
         stamp = (_intern(str(pos)), op, idx)
         return (eid, path, op, _intern(str(agent)), _TAG, _parse_element(elem), elem, stamp)
     if tag == "c":
-        delta, agent = _unpack(payload)
+        delta, agent = values
         return (eid, path, _intern(parts[2]), _intern(str(agent)), _DELTA, delta)
     raise CorruptUpdateError(f"unrecognised entry {eid!r}")
 
@@ -1690,8 +1710,8 @@ class _Ops:
         self.map = core._handles(state)[0]
         self.inserted: list[_Entry] = []
         self.removed: list[_Entry] = []
-        # what the write's history record carries: [eid, payload, ...] and killed eids
-        self.entry_log: list[str] = []
+        # what the write's history record carries: [eid, [payload...], ...], killed eids
+        self.entry_log: list[Any] = []
         self.kills: list[str] = []
         self.changed_fields: set[FieldPath] = set()
         self.text_paths: dict[FieldPath, tuple[Any, str]] = {}
@@ -1711,7 +1731,7 @@ class _Ops:
     # presence entries ---------------------------------------------------------------
     def _insert_presence(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
         eid = self.core._reg_prefix(path) + self.op
-        self.entry_log += (eid, _pack([code, scalar, self.agent]))
+        self.entry_log += (eid, [code, scalar, self.agent])
         self.inserted.append(_Entry(eid, path, self.op, self.agent, code, scalar))
         self._drop(seen)
         if self.visible is _alive:
@@ -1930,7 +1950,7 @@ class _Ops:
             pos = _between(lower, upper)
             lower = pos
             eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
-            self.entry_log += (eid, _pack([self.agent, pos]))
+            self.entry_log += (eid, [self.agent, pos])
             item = given[elem]
             self.inserted.append(
                 _Entry(
@@ -1958,6 +1978,6 @@ class _Ops:
         if delta == 0:
             return False
         eid = f"c{_SEP}{self.core._pj(path)}{_SEP}{self.op}"
-        self.entry_log += (eid, _pack([delta, self.agent]))
+        self.entry_log += (eid, [delta, self.agent])
         self.inserted.append(_Entry(eid, path, self.op, self.agent, _DELTA, delta))
         return True

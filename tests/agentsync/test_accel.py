@@ -147,7 +147,11 @@ def test_a_copy_of_the_package_runs_its_build_or_falls_back_when_a_library_is_mi
         assert done.returncode == 0, done.stderr
         return done.stdout.strip(), done.stderr
 
-    built = (copy / _accel.COMPILED_DIR / _accel.MANIFEST).is_file()
+    manifest = copy / _accel.COMPILED_DIR / _accel.MANIFEST
+    built = manifest.is_file() and json.loads(manifest.read_text()) == {
+        "tag": _accel.build_tag(),
+        "sources": _accel.source_digests(copy),
+    }  # a current build (a stale one is refused, tested above)
     assert which()[0] == ("True False" if built else "False True")
     if built:
         (copy / _accel.COMPILED_DIR / f"_core__mypyc{SUFFIX}").unlink()

@@ -6,6 +6,7 @@ a refused blob, and Loro's bare `BaseException` must never leak.
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -170,3 +171,41 @@ def test_mutated_scenario_files_only_raise_scenario_errors() -> None:
 
 def _scenario_files() -> list[Path]:
     return sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
+
+
+def _forged(base: Core, kid_of: Core, key: str, record: object) -> bytes:
+    """A well-formed Loro update from a peer that writes `record` as a write of `key`:
+    valid bytes, content that no agentsync writer produces."""
+    import loro
+
+    forger = loro.LoroDoc()
+    forger.import_(base.export_updates())
+    kid = kid_of._kid(("ns",), key)
+    forger.get_map(f"h:{kid}").insert("999:0", json.dumps(record))
+    forger.commit()
+    return bytes(forger.export(loro.ExportMode.Updates(loro.VersionVector())))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f999:0', ["r", 1]], []],  # short
+        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f999:0', "not a list"], []],
+        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f999:0'], []],  # odd
+        ["mallory", "put", 1.0, ["x"], ['q\x1f["x"]\x1f999:0', ["r", 1, "m"]], []],
+        ["mallory", "put", 1.0, ["x"], [], [3]],
+        ["mallory", "put", 1.0, ["x"], "nope", []],
+    ],
+)
+def test_a_well_formed_update_with_unreadable_records_is_refused_whole(record: object) -> None:
+    victim = Core(peer_id=1)
+    victim.put(("ns",), "k", {"x": 1, "y": "keep"}, agent="a", turn=None, now=1.0)
+    other = Core(peer_id=2)
+    other.put(("ns",), "k2", {"z": 2}, agent="b", turn=None, now=1.0)
+    before = victim.get(("ns",), "k")
+    # the forged record rides with a good write of another key in the same import
+    blob = _forged(other, victim, "k", record)
+    with pytest.raises(CorruptUpdateError):
+        victim.import_updates(blob)
+        victim.get(("ns",), "k")  # a deferred failure surfaces on the next read
+    assert victim.get(("ns",), "k") == before
