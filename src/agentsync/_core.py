@@ -352,6 +352,7 @@ class Core:
             "imported_writes": 0,
             "mergeable_concurrent": 0,
             "semantic_conflicts": 0,
+            "unreadable_records": 0,
         }
 
     @property
@@ -388,6 +389,7 @@ class Core:
         value of the wrong shape for a declared kind; nothing is applied then.
         """
         seconds = _seconds(now)
+        _check_agent(agent)
         if not isinstance(value, Mapping):
             raise TypeError(f"value must be a dict, got {type(value).__name__}")
         declared = declared_kind(self._schema, namespace)
@@ -418,6 +420,7 @@ class Core:
     ) -> PutResult:
         """Remove everything `turn` had seen of the key (concurrent puts survive)."""
         seconds = _seconds(now)
+        _check_agent(agent)
         self._catch_up()
         state = self._state(namespace, key, create=False)
         if state is None:
@@ -428,6 +431,7 @@ class Core:
     def resolve(self, escalation: Escalation, value: Any, *, agent: str, now: object) -> PutResult:
         """Write `value` to the escalated field as a write that has seen every contender."""
         seconds = _seconds(now)
+        _check_agent(agent)
         validate_value(value, escalation.path)
         self._catch_up()
         state = self._state(escalation.namespace, escalation.key, create=False)
@@ -489,7 +493,13 @@ class Core:
         raw = self._doc.get_map(f"h:{kid}").get_value()
         records = []
         for op, packed in raw.items():
-            agent, action, timestamp, fields = _unpack(packed)[:4]
+            try:
+                record = _unpack(packed)
+                _read_record(record)  # left out of the value: out of history too
+            except CorruptUpdateError as exc:
+                log.error("unreadable write record skipped", op=op, error=str(exc))
+                continue
+            agent, action, timestamp, fields = record[:4]
             records.append(
                 WriteRecord(
                     op_id=op,
@@ -784,29 +794,40 @@ class Core:
         entries_map, history = self._handles(state)
         ops = set(map(_intern, history.keys()))
         fresh = ops - state.history_ops
-        # read and parse everything first: unreadable data raises before the cache changes
-        born: dict[str, Any] = {}
+        # read and parse everything before the cache changes; a record that cannot be
+        # read is skipped whole (every replica skips the same one) and reported
+        born: dict[str, _Entry] = {}
         killed: set[str] = set()
         if fresh:
             # many records: one read of the whole map beats a lookup per record
             records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
-            for op in fresh:
+            for op in sorted(fresh, key=_op_sort_key):
                 packed = records[op] if records is not None else history.get(op).value
-                _read_record(_unpack(packed), born, killed)
+                try:
+                    record_born, record_killed = _read_record(_unpack(packed))
+                except CorruptUpdateError as exc:
+                    self._unreadable(state, f"write record {op}", exc)
+                    continue
+                born.update(record_born)
+                killed.update(record_killed)
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
                 current.update(entries)
         raw: dict[str, Any] = entries_map.get_value()
-        meta = _read_meta(raw.pop("meta")) if "meta" in raw else None
+        meta: tuple[float, float] | None = None
+        if "meta" in raw:
+            try:
+                meta = _read_meta(raw.pop("meta"))
+            except CorruptUpdateError as exc:
+                self._unreadable(state, "timestamps", exc)
         legacy_new = [eid for eid in raw if eid not in current]
         for eid in legacy_new:
-            born[eid] = raw[eid]
-        appeared = [
-            _parse_entry(eid, payload)
-            for eid, payload in born.items()
-            if eid not in current and eid not in killed
-        ]
+            try:
+                born[eid] = _parse_entry(eid, raw[eid])
+            except CorruptUpdateError as exc:
+                self._unreadable(state, f"entry {eid!r}", exc)
+        appeared = [e for eid, e in born.items() if eid not in current and eid not in killed]
         epoch = self._epoch
         state.history_ops = ops
         if meta is not None:
@@ -831,6 +852,18 @@ class Core:
         state.value_valid = False
         state.changed_epoch = epoch
         return state, fresh
+
+    def _unreadable(self, state: _KeyState, what: str, exc: CorruptUpdateError) -> None:
+        """Data no agentsync writer produces (a forged or damaged update that Loro took):
+        left out of the value, deterministically on every replica, and reported."""
+        self._counts["unreadable_records"] += 1
+        log.error(
+            "unreadable data skipped",
+            namespace=state.namespace,
+            key=state.key,
+            what=what,
+            error=str(exc),
+        )
 
     def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
         bucket = _bucket(state, entry)
@@ -961,20 +994,22 @@ class Core:
             ops.apply(plan, view, shown, True)
         if plan is None and not ops.touched:
             return PutResult(None, [])  # deleting what this writer never saw: no op
-        # the first change to Loro: nothing that could fail runs before it, so a write
-        # that raises while planned leaves no uncommitted op to ride on the next commit
+        existed = bool(view.get(())) or plan is None
+        created = state.meta[0] if (state.meta and existed) else now
+        fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
+            [dotted(root)] if root else []
+        )
+        timestamps = _pack([created, now])
+        record = _pack([agent, action, now, fields, ops.entry_log, ops.kills])
+        # the first change to Loro: everything that could fail ran before it (planning,
+        # encoding), so a write that raises leaves no uncommitted op for the next commit
         ops.edit_texts()
         if not state.listed and self._dir.get(kid) is None:
             self._dir.insert(kid, [list(state.namespace), state.key])
         state.listed = True  # nothing removes a key from the directory
         entries, history = self._handles(state)
-        existed = bool(view.get(())) or plan is None
-        created = state.meta[0] if (state.meta and existed) else now
-        entries.insert("meta", _pack([created, now]))
-        fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
-            [dotted(root)] if root else []
-        )
-        history.insert(op, _pack([agent, action, now, fields, ops.entry_log, ops.kills]))
+        entries.insert("meta", timestamps)
+        history.insert(op, record)
         # the commit that holds the history entry names the op (by its counter: the
         # commit's peer is the op's): a replica learns which writes an update brings
         # from the log alone (`import_updates_deferred`)
@@ -1455,24 +1490,32 @@ def _parse_path(pj: str) -> FieldPath:
     return tuple(json.loads(pj))
 
 
-def _read_record(record: list[Any], born: dict[str, Any], killed: set[str]) -> None:
-    """Collect the entries a write record inserts and kills (records written before
-    2026-11-28 carry neither: their entries live in the entries map)."""
+def _read_record(record: list[Any]) -> tuple[dict[str, _Entry], list[str]]:
+    """The entries a write record inserts (parsed) and the ids it kills; records written
+    before 2026-11-28 carry neither (their entries live in the entries map). Raises
+    CorruptUpdateError, parsing nothing, if any part is unreadable."""
+    if (
+        len(record) < 4
+        or type(record[0]) is not str
+        or record[1] not in _COUNTER_OF
+        or type(record[2]) not in (int, float)
+        or type(record[3]) is not list
+        or not all(type(f) is str for f in record[3])
+    ):
+        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     if len(record) < 6:
-        return
+        return {}, []
     inserts, kills = record[4], record[5]
     if (
         type(inserts) is not list
         or type(kills) is not list
         or len(inserts) % 2
         or not all(type(x) is str for x in inserts[::2])
-        or not all(type(x) is list for x in inserts[1::2])
         or not all(type(x) is str for x in kills)
     ):
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    for i in range(0, len(inserts), 2):
-        born[inserts[i]] = inserts[i + 1]
-    killed.update(kills)
+    born = {inserts[i]: _parse_entry(inserts[i], inserts[i + 1]) for i in range(0, len(inserts), 2)}
+    return born, kills
 
 
 def _read_meta(payload: Any) -> tuple[float, float]:
@@ -1495,7 +1538,7 @@ def _parse_entry(eid: str, payload: Any) -> _Entry:
         raise CorruptUpdateError(f"unreadable entry payload {payload!r:.200}")
     try:
         fields = _parse_fields(eid, key)
-    except (TypeError, ValueError) as exc:  # valid JSON of the wrong shape
+    except (TypeError, ValueError, IndexError, KeyError) as exc:  # JSON of the wrong shape
         raise CorruptUpdateError(f"unreadable entry {eid!r:.200}: {payload!r:.200}") from exc
     entry = _Entry(*fields)
     if fields[4] == _TAG and isinstance(entry.value, dict | list):
@@ -1515,15 +1558,21 @@ def _parse_fields(eid: str, payload: str | tuple[Any, ...]) -> tuple[Any, ...]:
     values: Sequence[Any] = _unpack(payload) if isinstance(payload, str) else payload
     if tag == "r":
         kind, scalar, agent = values
-        return (eid, path, _intern(parts[2]), _intern(str(agent)), str(kind), scalar)
+        if kind not in _CODE_KIND or type(agent) is not str:
+            raise ValueError(f"presence of kind {kind!r} by {agent!r}")
+        return (eid, path, _intern(parts[2]), _intern(agent), str(kind), scalar)
     if tag == "s":
         agent, pos = values
+        if type(agent) is not str or type(pos) is not str:
+            raise ValueError(f"element tag by {agent!r} at {pos!r}")
         elem, op, idx = _intern(parts[2]), _intern(parts[3]), int(parts[4])
-        stamp = (_intern(str(pos)), op, idx)
-        return (eid, path, op, _intern(str(agent)), _TAG, _parse_element(elem), elem, stamp)
+        stamp = (_intern(pos), op, idx)
+        return (eid, path, op, _intern(agent), _TAG, _parse_element(elem), elem, stamp)
     if tag == "c":
         delta, agent = values
-        return (eid, path, _intern(parts[2]), _intern(str(agent)), _DELTA, delta)
+        if type(delta) not in (int, float) or type(agent) is not str:
+            raise ValueError(f"increment {delta!r} by {agent!r}")
+        return (eid, path, _intern(parts[2]), _intern(agent), _DELTA, delta)
     raise CorruptUpdateError(f"unrecognised entry {eid!r}")
 
 
@@ -1657,6 +1706,19 @@ def _seconds(now: object) -> float:
     if not math.isfinite(seconds):
         raise ValueError(f"a write's time must be finite, got {now!r}")
     return seconds
+
+
+def _check_agent(agent: object) -> None:
+    """An agent id is stored with every write it makes: a str that is valid Unicode."""
+    if type(agent) is not str:
+        raise TypeError(f"agent id must be str, got {type(agent).__name__} {agent!r}")
+    if not agent.isascii():
+        try:
+            agent.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"agent id {agent!r} is not valid Unicode (lone surrogate at {exc.start})"
+            ) from None
 
 
 def _tidy_number(x: int | float) -> int | float:  # not `float`: mypyc would coerce ints

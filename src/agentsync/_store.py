@@ -220,6 +220,11 @@ class ActingAs:
     def __init__(self, store: _StoreBase, agent: str) -> None:
         if not isinstance(agent, str) or not agent:
             raise ValueError(f"acting_as needs a non-empty agent id, got {agent!r}")
+        if not agent.isascii():
+            try:
+                agent.encode()
+            except UnicodeEncodeError:
+                raise ValueError(f"acting_as: agent id {agent!r} is not valid Unicode") from None
         self._store = store
         self._agent = agent
         self._token: contextvars.Token[Any] | None = None

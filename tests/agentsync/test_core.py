@@ -603,3 +603,28 @@ def test_a_writes_time_is_float_seconds_and_other_clocks_are_refused_before_writ
         with pytest.raises((TypeError, ValueError), match="time must be"):
             a.put(NS, "k", {"x": 2}, agent="a", turn=None, now=bad)
     assert a.version() == before
+
+
+@pytest.mark.parametrize("action", ["put", "delete"])
+def test_a_write_refused_for_its_agent_id_leaves_nothing_to_leak(action: str) -> None:
+    """The agent id is stored in the write's record, encoded after its text edit was
+    planned: a lone surrogate must stop the write before Loro sees any of it."""
+    a = Core(peer_id=1)
+    a.put(NS, "k", {"notes": "hello world", "x": 1}, agent="a", turn=None, now=1.0)
+    before = a.version()
+    with pytest.raises(ValueError, match="agent id"):
+        if action == "put":
+            a.put(NS, "k", {"notes": "hello there", "x": 1}, agent="\ud800", turn=None, now=2.0)
+        else:
+            a.delete(NS, "k", agent="\ud800", turn=None, now=2.0)
+    assert a.version() == before
+    a.put(NS, "other", {"y": 2}, agent="a", turn=None, now=3.0)  # the next commit
+    b = Core(peer_id=2)
+    b.import_updates(a.export_updates())
+    reopened = Core(peer_id=1)
+    reopened.import_updates(a.export_snapshot())
+    for core in (a, b, reopened):
+        stored = core.get(NS, "k")
+        assert stored is not None
+        assert stored.value == {"notes": "hello world", "x": 1}
+        assert stored.updated_at == 1.0

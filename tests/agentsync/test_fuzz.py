@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from agentsync import AgentSyncError, CorruptUpdateError
 from agentsync._core import Core
@@ -195,17 +196,39 @@ def _forged(base: Core, kid_of: Core, key: str, record: object) -> bytes:
         ["mallory", "put", 1.0, ["x"], ['q\x1f["x"]\x1f999:0', ["r", 1, "m"]], []],
         ["mallory", "put", 1.0, ["x"], [], [3]],
         ["mallory", "put", 1.0, ["x"], "nope", []],
+        ["mallory", "put", 1.0, ["x"], ["no separators", ["r", 1, "m"]], []],
+        ["mallory", "put", 1.0, ["n"], ['c\x1f["n"]\x1f999:0', ["1", "m"]], []],  # str delta
+        ["mallory", "put", 1.0, "x", [], []],  # fields not a list
+        ["mallory", "shout", 1.0, ["x"], [], []],
+        [7, "put", 1.0, ["x"]],
     ],
 )
-def test_a_well_formed_update_with_unreadable_records_is_refused_whole(record: object) -> None:
+def test_unreadable_records_in_a_well_formed_update_are_skipped_alike_everywhere(
+    record: object,
+) -> None:
+    """Loro takes any well-formed update, so a record no agentsync writer produces (a
+    forged or damaged peer) cannot be refused: it is left out of the value and the
+    history, on every replica alike, and reported; the rest of the update applies."""
     victim = Core(peer_id=1)
     victim.put(("ns",), "k", {"x": 1, "y": "keep"}, agent="a", turn=None, now=1.0)
     other = Core(peer_id=2)
     other.put(("ns",), "k2", {"z": 2}, agent="b", turn=None, now=1.0)
     before = victim.get(("ns",), "k")
+    assert before is not None
     # the forged record rides with a good write of another key in the same import
     blob = _forged(other, victim, "k", record)
-    with pytest.raises(CorruptUpdateError):
+    with capture_logs() as events:
         victim.import_updates(blob)
-        victim.get(("ns",), "k")  # a deferred failure surfaces on the next read
-    assert victim.get(("ns",), "k") == before
+        got = victim.get(("ns",), "k")
+    assert got is not None and got.value == before.value
+    assert [e["event"] for e in events if e["log_level"] == "error"] == ["unreadable data skipped"]
+    assert victim.stats()["unreadable_records"] == 1
+    assert [r.agent_id for r in victim.history(("ns",), "k")] == ["a"]
+    k2 = victim.get(("ns",), "k2")
+    assert k2 is not None and k2.value == {"z": 2}
+    # a replica that gets everything at once reads the same
+    fresh = Core(peer_id=3)
+    fresh.import_updates(victim.export_updates())
+    for key in ("k", "k2"):
+        mine, theirs = victim.get(("ns",), key), fresh.get(("ns",), key)
+        assert mine is not None and theirs is not None and mine.value == theirs.value

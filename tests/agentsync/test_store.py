@@ -820,3 +820,9 @@ def test_sigkill_loses_no_acknowledged_put(tmp_path: Path) -> None:
                 f"t{got[key]['v'] % 4}"
             ]
         start = max(item["v"] for item in got.values()) + 1
+
+
+def test_acting_as_refuses_an_agent_id_that_is_not_valid_unicode() -> None:
+    store = SyncedStore()
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        store.acting_as("ag\ud800ent")
