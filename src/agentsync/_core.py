@@ -495,7 +495,7 @@ class Core:
         for op, packed in raw.items():
             try:
                 record = _unpack(packed)
-                _read_record(record)  # left out of the value: out of history too
+                _read_record(record, {}, set())  # left out of the value: out of history
             except CorruptUpdateError as exc:
                 log.error("unreadable write record skipped", op=op, error=str(exc))
                 continue
@@ -794,22 +794,20 @@ class Core:
         entries_map, history = self._handles(state)
         ops = set(map(_intern, history.keys()))
         fresh = ops - state.history_ops
-        # read and parse everything before the cache changes; a record that cannot be
-        # read is skipped whole (every replica skips the same one) and reported
-        born: dict[str, _Entry] = {}
+        # read and parse everything before the cache changes. Data no agentsync writer
+        # produces (a record of the wrong shape, an entry that does not parse) is skipped,
+        # and reported: a pure function of the data, so every replica skips the same
+        born: dict[str, Any] = {}
         killed: set[str] = set()
         if fresh:
             # many records: one read of the whole map beats a lookup per record
             records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
-            for op in sorted(fresh, key=_op_sort_key):
+            for op in fresh:
                 packed = records[op] if records is not None else history.get(op).value
                 try:
-                    record_born, record_killed = _read_record(_unpack(packed))
+                    _read_record(_unpack(packed), born, killed)
                 except CorruptUpdateError as exc:
                     self._unreadable(state, f"write record {op}", exc)
-                    continue
-                born.update(record_born)
-                killed.update(record_killed)
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
@@ -823,11 +821,15 @@ class Core:
                 self._unreadable(state, "timestamps", exc)
         legacy_new = [eid for eid in raw if eid not in current]
         for eid in legacy_new:
+            born[eid] = raw[eid]
+        appeared: list[_Entry] = []
+        for eid, payload in born.items():
+            if eid in current or eid in killed:
+                continue  # (most of a long history: parsed only if still live)
             try:
-                born[eid] = _parse_entry(eid, raw[eid])
+                appeared.append(_parse_entry(eid, payload))
             except CorruptUpdateError as exc:
-                self._unreadable(state, f"entry {eid!r}", exc)
-        appeared = [e for eid, e in born.items() if eid not in current and eid not in killed]
+                self._unreadable(state, f"entry {eid!r:.80}", exc)
         epoch = self._epoch
         state.history_ops = ops
         if meta is not None:
@@ -1490,10 +1492,11 @@ def _parse_path(pj: str) -> FieldPath:
     return tuple(json.loads(pj))
 
 
-def _read_record(record: list[Any]) -> tuple[dict[str, _Entry], list[str]]:
-    """The entries a write record inserts (parsed) and the ids it kills; records written
-    before 2026-11-28 carry neither (their entries live in the entries map). Raises
-    CorruptUpdateError, parsing nothing, if any part is unreadable."""
+def _read_record(record: list[Any], born: dict[str, Any], killed: set[str]) -> None:
+    """Collect the entries a write record inserts (eid -> payload, parsed later, if they
+    are still live) and the ids it kills; records written before 2026-11-28 carry neither
+    (their entries live in the entries map). CorruptUpdateError, collecting nothing, if
+    the record is not of a write record's shape."""
     if (
         len(record) < 4
         or type(record[0]) is not str
@@ -1504,18 +1507,20 @@ def _read_record(record: list[Any]) -> tuple[dict[str, _Entry], list[str]]:
     ):
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     if len(record) < 6:
-        return {}, []
+        return
     inserts, kills = record[4], record[5]
     if (
         type(inserts) is not list
         or type(kills) is not list
         or len(inserts) % 2
         or not all(type(x) is str for x in inserts[::2])
+        or not all(type(x) in (list, str) for x in inserts[1::2])
         or not all(type(x) is str for x in kills)
     ):
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    born = {inserts[i]: _parse_entry(inserts[i], inserts[i + 1]) for i in range(0, len(inserts), 2)}
-    return born, kills
+    for i in range(0, len(inserts), 2):
+        born[inserts[i]] = inserts[i + 1]
+    killed.update(kills)
 
 
 def _read_meta(payload: Any) -> tuple[float, float]:
