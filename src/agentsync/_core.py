@@ -266,6 +266,8 @@ class _KeyState:
     handles: tuple[Any, Any] | None = None  # its entries and history maps in Loro
     # entries stored the pre-2026-11-28 way, as keys of the entries map (usually none)
     legacy: set[str] = field(default_factory=set)
+    # records and entries skipped as unreadable here (each reported once)
+    skipped: set[str] = field(default_factory=set)
     listed: bool = False  # known to be in Loro's directory of keys
 
 
@@ -494,8 +496,10 @@ class Core:
         records = []
         for op, packed in raw.items():
             try:
+                if not _is_op(op):
+                    raise CorruptUpdateError("not an op id")
                 record = _unpack(packed)
-                _read_record(record, {}, set())  # left out of the value: out of history
+                _read_record(record, op, {}, set())  # out of the value: out of history
             except CorruptUpdateError as exc:
                 log.error("unreadable write record skipped", op=op, error=str(exc))
                 continue
@@ -796,32 +800,43 @@ class Core:
         fresh = ops - state.history_ops
         # read and parse everything before the cache changes. Data no agentsync writer
         # produces (a record of the wrong shape, an entry that does not parse) is skipped,
-        # and reported: a pure function of the data, so every replica skips the same
+        # and reported: a function of the data alone, so every replica skips the same
         born: dict[str, Any] = {}
         killed: set[str] = set()
         if fresh:
             # many records: one read of the whole map beats a lookup per record
             records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
-            for op in fresh:
+            for op in list(fresh):
+                if not _is_op(op):
+                    fresh.discard(op)
+                    self._unreadable(state, op, "write record", "not an op id")
+                    continue
                 packed = records[op] if records is not None else history.get(op).value
                 try:
-                    _read_record(_unpack(packed), born, killed)
+                    _read_record(_unpack(packed), op, born, killed)
                 except CorruptUpdateError as exc:
-                    self._unreadable(state, f"write record {op}", exc)
+                    self._unreadable(state, op, "write record", exc)
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
                 current.update(entries)
         raw: dict[str, Any] = entries_map.get_value()
-        meta: tuple[float, float] | None = None
+        meta = state.meta
         if "meta" in raw:
             try:
                 meta = _read_meta(raw.pop("meta"))
             except CorruptUpdateError as exc:
-                self._unreadable(state, "timestamps", exc)
-        legacy_new = [eid for eid in raw if eid not in current]
-        for eid in legacy_new:
-            born[eid] = raw[eid]
+                meta = None  # as a replica that never read the earlier ones
+                self._unreadable(state, "meta", "timestamps", exc)
+        legacy_new: list[str] = []
+        for eid, payload in raw.items():
+            if eid in current or eid in state.skipped:
+                continue
+            if not self._written_the_old_way(history, eid):
+                self._unreadable(state, eid, "entry", "not written by a write of the old layout")
+                continue
+            legacy_new.append(eid)
+            born[eid] = payload
         appeared: list[_Entry] = []
         for eid, payload in born.items():
             if eid in current or eid in killed:
@@ -829,11 +844,11 @@ class Core:
             try:
                 appeared.append(_parse_entry(eid, payload))
             except CorruptUpdateError as exc:
-                self._unreadable(state, f"entry {eid!r:.80}", exc)
+                self._unreadable(state, eid, "entry", exc)
+                legacy_new = [e for e in legacy_new if e != eid]
         epoch = self._epoch
         state.history_ops = ops
-        if meta is not None:
-            state.meta = meta
+        state.meta = meta
         for eid in killed:
             entry = current.get(eid)
             if entry is not None:
@@ -855,17 +870,33 @@ class Core:
         state.changed_epoch = epoch
         return state, fresh
 
-    def _unreadable(self, state: _KeyState, what: str, exc: CorruptUpdateError) -> None:
+    def _unreadable(self, state: _KeyState, ident: str, what: str, error: object) -> None:
         """Data no agentsync writer produces (a forged or damaged update that Loro took):
-        left out of the value, deterministically on every replica, and reported."""
+        left out of the value, alike on every replica, and reported once here."""
+        if ident in state.skipped:
+            return
+        state.skipped.add(ident)
         self._counts["unreadable_records"] += 1
         log.error(
             "unreadable data skipped",
             namespace=state.namespace,
             key=state.key,
-            what=what,
-            error=str(exc),
+            what=f"{what} {ident!r:.80}",
+            error=str(error),
         )
+
+    def _written_the_old_way(self, history: Any, eid: str) -> bool:
+        """Whether an entries-map key is an entry of a write of the old layout (whose
+        record carries no entries): only those may appear there."""
+        op = _eid_op(eid)
+        found = history.get(op) if op is not None else None
+        if found is None:
+            return False
+        try:
+            record = _unpack(found.value)
+        except CorruptUpdateError:
+            return False
+        return len(record) < 6
 
     def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
         bucket = _bucket(state, entry)
@@ -1489,46 +1520,89 @@ def _unpack(payload: Any) -> list[Any]:
 @functools.lru_cache(maxsize=4096)
 def _parse_path(pj: str) -> FieldPath:
     """A field path from its JSON text; a key has few paths and many entries per path."""
-    return tuple(json.loads(pj))
+    path = json.loads(pj)
+    if type(path) is not list or not all(type(p) is str for p in path):
+        raise ValueError(f"not a field path: {pj!r:.80}")
+    return tuple(path)
 
 
-def _read_record(record: list[Any], born: dict[str, Any], killed: set[str]) -> None:
-    """Collect the entries a write record inserts (eid -> payload, parsed later, if they
-    are still live) and the ids it kills; records written before 2026-11-28 carry neither
-    (their entries live in the entries map). CorruptUpdateError, collecting nothing, if
-    the record is not of a write record's shape."""
+def _read_record(record: list[Any], op: str, born: dict[str, Any], killed: set[str]) -> None:
+    """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
+    they are still live) and the ids it kills; records written before 2026-11-28 carry
+    neither (their entries live in the entries map). CorruptUpdateError, collecting
+    nothing, if the record is not of a write record's shape or inserts entries of
+    another op."""
+    if len(record) < 4:
+        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    agent, action, timestamp, fields = record[0], record[1], record[2], record[3]
     if (
-        len(record) < 4
-        or type(record[0]) is not str
-        or record[1] not in _COUNTER_OF
-        or type(record[2]) not in (int, float)
-        or type(record[3]) is not list
-        or not all(type(f) is str for f in record[3])
+        type(agent) is not str
+        or type(action) is not str
+        or action not in _COUNTER_OF
+        or not _is_time(timestamp)
+        or type(fields) is not list
     ):
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    for name in fields:
+        if type(name) is not str:
+            raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     if len(record) < 6:
         return
     inserts, kills = record[4], record[5]
-    if (
-        type(inserts) is not list
-        or type(kills) is not list
-        or len(inserts) % 2
-        or not all(type(x) is str for x in inserts[::2])
-        or not all(type(x) in (list, str) for x in inserts[1::2])
-        or not all(type(x) is str for x in kills)
-    ):
+    if type(inserts) is not list or type(kills) is not list or len(inserts) % 2:
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    own = _SEP + op
+    own_tag = own + _SEP
+    for i in range(0, len(inserts), 2):
+        eid, payload = inserts[i], inserts[i + 1]
+        if (
+            type(eid) is not str
+            or (type(payload) is not list and type(payload) is not str)
+            or not (eid.endswith(own) or own_tag in eid)
+        ):
+            raise CorruptUpdateError(f"write record {op} holds entry {eid!r:.80}")
+    for eid in kills:
+        if type(eid) is not str:
+            raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     for i in range(0, len(inserts), 2):
         born[inserts[i]] = inserts[i + 1]
     killed.update(kills)
 
 
+def _is_op(op: object) -> bool:
+    """An op id: `peer:counter`, decimal digits."""
+    if type(op) is not str or not op.isascii():
+        return False
+    peer, sep, counter = op.partition(":")
+    return bool(sep) and peer.isdigit() and counter.isdigit()
+
+
+def _is_time(x: object) -> bool:
+    if type(x) is float:
+        return math.isfinite(x)
+    return type(x) is int and -(2**53) < x < 2**53
+
+
+def _eid_op(eid: str) -> str | None:
+    """The op an entry id names (None if it is not an entry id)."""
+    parts = eid.split(_SEP)
+    if parts[0] in ("r", "c") and len(parts) == 3:
+        op = parts[2]
+    elif parts[0] == "s" and len(parts) == 5:
+        op = parts[3]
+    else:
+        return None
+    return op if _is_op(op) else None
+
+
 def _read_meta(payload: Any) -> tuple[float, float]:
     try:
         created, updated = _unpack(payload)
-        return float(created), float(updated)
     except (TypeError, ValueError) as exc:
         raise CorruptUpdateError(f"unreadable timestamps {payload!r:.200}") from exc
+    if not (_is_time(created) and _is_time(updated)):
+        raise CorruptUpdateError(f"unreadable timestamps {payload!r:.200}")
+    return float(created), float(updated)
 
 
 def _parse_entry(eid: str, payload: Any) -> _Entry:
@@ -1542,7 +1616,12 @@ def _parse_entry(eid: str, payload: Any) -> _Entry:
     else:
         raise CorruptUpdateError(f"unreadable entry payload {payload!r:.200}")
     try:
-        fields = _parse_fields(eid, key)
+        try:
+            hash(key)
+        except TypeError:  # a declared register holding a dict or list: not cached
+            fields = _read_fields(eid, key)
+        else:
+            fields = _parse_fields(eid, key)
     except (TypeError, ValueError, IndexError, KeyError) as exc:  # JSON of the wrong shape
         raise CorruptUpdateError(f"unreadable entry {eid!r:.200}: {payload!r:.200}") from exc
     entry = _Entry(*fields)
@@ -1551,14 +1630,15 @@ def _parse_entry(eid: str, payload: Any) -> _Entry:
     return entry
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _parse_fields(eid: str, payload: str | tuple[Any, ...]) -> tuple[Any, ...]:
+def _read_fields(eid: str, payload: str | tuple[Any, ...]) -> tuple[Any, ...]:
     """The immutable fields of an entry, parsed once per process: a simulation holds
     every write once per replica (a thousand of them), and so do many stores in one
     process. Strings are interned for the same reason."""
     eid = _intern(eid)
     parts = eid.split(_SEP)
     tag = parts[0]
+    if len(parts) != (5 if tag == "s" else 3) or not _is_op(parts[3 if tag == "s" else 2]):
+        raise ValueError(f"not an entry id: {eid!r:.80}")
     path = _parse_path(parts[1])
     values: Sequence[Any] = _unpack(payload) if isinstance(payload, str) else payload
     if tag == "r":
@@ -1581,6 +1661,9 @@ def _parse_fields(eid: str, payload: str | tuple[Any, ...]) -> tuple[Any, ...]:
     raise CorruptUpdateError(f"unrecognised entry {eid!r}")
 
 
+# parsed once per process per entry (payloads of registers holding containers are not
+# hashable: those are parsed each time)
+_parse_fields: Final = functools.lru_cache(maxsize=1 << 16)(_read_fields)
 _intern: Final = sys.intern
 _ELEMENT: Final = msgspec.json.Decoder()
 

@@ -628,3 +628,17 @@ def test_a_write_refused_for_its_agent_id_leaves_nothing_to_leak(action: str) ->
         assert stored is not None
         assert stored.value == {"notes": "hello world", "x": 1}
         assert stored.updated_at == 1.0
+
+
+def test_a_declared_register_holding_a_dict_or_list_replicates() -> None:
+    schema: Any = {NS: {"cfg": "register", "arr": "register"}}
+    a, b = Core(peer_id=1, schema=schema), Core(peer_id=2, schema=schema)
+    a.put(NS, "k", {"cfg": {"x": 1}, "arr": [1, 2], "n": 3}, agent="a", turn=None, now=1.0)
+    b.import_updates(a.export_updates())
+    reopened = Core(peer_id=1, schema=schema)
+    reopened.import_updates(a.export_snapshot())
+    for core in (a, b, reopened):
+        stored = core.get(NS, "k")
+        assert stored is not None
+        assert stored.value == {"cfg": {"x": 1}, "arr": [1, 2], "n": 3}
+        assert core.stats()["unreadable_records"] == 0

@@ -201,6 +201,13 @@ def _forged(base: Core, kid_of: Core, key: str, record: object) -> bytes:
         ["mallory", "put", 1.0, "x", [], []],  # fields not a list
         ["mallory", "shout", 1.0, ["x"], [], []],
         [7, "put", 1.0, ["x"]],
+        ["mallory", ["put"], 1.0, ["x"], [], []],  # an unhashable action
+        ["mallory", "put", 10**400, ["x"], [], []],  # a time no float holds
+        ["mallory", "put", 1.0, ["h"], ['r\x1f[["h"]]\x1f999:0', ["r", 1, "m"]], []],
+        ["mallory", "put", 1.0, ["5"], ["r\x1f[5]\x1f999:0", ["r", 1, "m"]], []],
+        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1fab:0', ["r", 1, "m"]], []],
+        # an entry of another write (the victim's first): never this record's to insert
+        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f1:0', ["r", 999, "m"]], []],
     ],
 )
 def test_unreadable_records_in_a_well_formed_update_are_skipped_alike_everywhere(
@@ -235,3 +242,29 @@ def test_unreadable_records_in_a_well_formed_update_are_skipped_alike_everywhere
     for key in ("k", "k2"):
         mine, theirs = victim.get(("ns",), key), fresh.get(("ns",), key)
         assert mine is not None and theirs is not None and mine.value == theirs.value
+
+
+def test_unreadable_timestamps_read_the_same_whatever_the_batches() -> None:
+    import loro
+
+    good = Core(peer_id=1)
+    good.put(("ns",), "k", {"f": 1}, agent="a", turn=None, now=1.0)
+    forger = loro.LoroDoc()
+    forger.import_(good.export_updates())
+    forger.get_map(f"k:{good._kid(('ns',), 'k')}").insert("meta", json.dumps(["x", 10**400]))
+    forger.commit()
+    forged = bytes(forger.export(loro.ExportMode.Updates(loro.VersionVector())))
+    in_two = Core(peer_id=2)
+    in_two.import_updates(good.export_updates())
+    assert in_two.get(("ns",), "k") is not None  # reads the good timestamps first
+    in_two.import_updates(forged)
+    in_one = Core(peer_id=3)
+    in_one.import_updates(forged)
+    two, one = in_two.get(("ns",), "k"), in_one.get(("ns",), "k")
+    assert two is not None and one is not None
+    assert (two.value, two.created_at, two.updated_at) == (
+        one.value,
+        one.created_at,
+        one.updated_at,
+    )
+    assert two.value == {"f": 1}
