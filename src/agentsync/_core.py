@@ -1578,9 +1578,11 @@ def _is_op(op: object) -> bool:
 
 
 def _is_time(x: object) -> bool:
+    """Seconds as a record stores them: a finite float, or an int that a float holds
+    (writers before 2026-11-28 stored int clocks as ints, e.g. time.time_ns())."""
     if type(x) is float:
         return math.isfinite(x)
-    return type(x) is int and -(2**53) < x < 2**53
+    return type(x) is int and -(2**1023) < x < 2**1023
 
 
 def _eid_op(eid: str) -> str | None:

@@ -268,3 +268,25 @@ def test_unreadable_timestamps_read_the_same_whatever_the_batches() -> None:
         one.updated_at,
     )
     assert two.value == {"f": 1}
+
+
+def test_records_of_earlier_writers_with_int_clocks_are_read() -> None:
+    """Writers before 2026-11-28 stored an int clock's time as an int (time.time_ns() is
+    far past 2**53): such a record is genuine, not unreadable."""
+    base = Core(peer_id=2)
+    base.put(("ns",), "other", {"z": 1}, agent="b", turn=None, now=1.0)
+    reader = Core(peer_id=1)
+    reader.put(("ns",), "k", {"y": 0}, agent="a", turn=None, now=1.0)
+    record = [
+        "alice",
+        "put",
+        1732800000123456789,
+        ["x"],
+        ['r\x1f["x"]\x1f999:0', ["r", 5, "alice"]],
+        [],
+    ]
+    reader.import_updates(_forged(base, reader, "k", record))
+    stored = reader.get(("ns",), "k")
+    assert stored is not None and stored.value == {"x": 5, "y": 0}
+    assert reader.stats()["unreadable_records"] == 0
+    assert [r.timestamp for r in reader.history(("ns",), "k")] == [1.0, 1732800000123456789.0]
