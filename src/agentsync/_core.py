@@ -793,6 +793,7 @@ class Core:
             return None
         ns_list, key = ident.value
         state = self._keys.get(kid)
+        first_read = state is None
         if state is None:
             state = self._new_state(kid, tuple(ns_list), key)
         entries_map, history = self._handles(state)
@@ -806,6 +807,10 @@ class Core:
         if fresh:
             # many records: one read of the whole map beats a lookup per record
             records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
+            # a key read for the first time (a reopen, a snapshot) reads each record once:
+            # the cache, made for replicas in one process importing the same updates,
+            # would only churn
+            bulk = first_read or len(fresh) > 1024
             for op in list(fresh):
                 if not _is_op(op):
                     fresh.discard(op)
@@ -813,9 +818,17 @@ class Core:
                     continue
                 packed = records[op] if records is not None else history.get(op).value
                 try:
-                    _read_record(_unpack(packed), op, born, killed)
+                    if type(packed) is not str:
+                        raise CorruptUpdateError(f"write record of type {type(packed).__name__}")
+                    if bulk:
+                        _read_record(_unpack(packed), op, born, killed)
+                        continue
+                    inserts, kills = _record_entries(op, packed)
                 except CorruptUpdateError as exc:
                     self._unreadable(state, op, "write record", exc)
+                    continue
+                born.update(inserts)
+                killed.update(kills)
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
@@ -1567,6 +1580,17 @@ def _read_record(record: list[Any], op: str, born: dict[str, Any], killed: set[s
     for i in range(0, len(inserts), 2):
         born[inserts[i]] = inserts[i + 1]
     killed.update(kills)
+
+
+@functools.lru_cache(maxsize=4096)
+def _record_entries(op: str, packed: Any) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]:
+    """What write `op`'s stored record inserts and kills, decoded and checked once per
+    process for incremental imports (a simulation's replicas all read every record; a
+    record never changes)."""
+    born: dict[str, Any] = {}
+    killed: set[str] = set()
+    _read_record(_unpack(packed), op, born, killed)
+    return tuple(born.items()), tuple(killed)
 
 
 def _is_op(op: object) -> bool:

@@ -290,3 +290,23 @@ def test_records_of_earlier_writers_with_int_clocks_are_read() -> None:
     assert stored is not None and stored.value == {"x": 5, "y": 0}
     assert reader.stats()["unreadable_records"] == 0
     assert [r.timestamp for r in reader.history(("ns",), "k")] == [1.0, 1732800000123456789.0]
+
+
+@pytest.mark.parametrize("stored", [[1, 2], {"a": 1}, 7, None, b"\x00"])
+def test_a_record_stored_as_another_type_than_text_is_skipped(stored: object) -> None:
+    import loro
+
+    base = Core(peer_id=2)
+    base.put(("ns",), "other", {"z": 1}, agent="b", turn=None, now=1.0)
+    reader = Core(peer_id=1)
+    reader.put(("ns",), "k", {"y": 0}, agent="a", turn=None, now=1.0)
+    forger = loro.LoroDoc()
+    forger.import_(base.export_updates())
+    forger.get_map(f"h:{reader._kid(('ns',), 'k')}").insert("999:0", stored)
+    forger.commit()
+    reader.import_updates(bytes(forger.export(loro.ExportMode.Updates(loro.VersionVector()))))
+    stored_value = reader.get(("ns",), "k")
+    assert stored_value is not None and stored_value.value == {"y": 0}
+    assert [r.op_id for r in reader.history(("ns",), "k")] == ["1:0"]
+    other = reader.get(("ns",), "other")
+    assert other is not None and other.value == {"z": 1}
