@@ -272,6 +272,9 @@ class _KeyState:
 
 
 Visible = Callable[[_Entry], bool]
+# a text edit: the field's current content, and the base of the diff (frontiers, text)
+# when the writer's view is older (None: the current text)
+_TextPlan = tuple[str, tuple[Any, str] | None]
 
 
 # --------------------------------------------------------------------------------------
@@ -1181,44 +1184,30 @@ class Core:
                 return frontiers, text
         return None
 
-    def _text_changes(
+    def _text_plan(
         self, state: _KeyState, path: FieldPath, new: str, visible: Visible, seen_any: bool
-    ) -> str | None:
-        """Whether `_write_text` would change the text: its current content if so."""
+    ) -> _TextPlan | None:
+        """What editing a text field to `new` as a diff against what its writer saw
+        involves: its current content and the base of the diff (None: the current text);
+        None if the edit changes nothing."""
         track = self._text_track(state, path)
         current = str(self._doc.get_text(track.name).to_string())
         base = self._text_base(track, visible, seen_any, current)
-        changes = current != new if base is None else base[1] != new
-        return current if changes else None
+        if (current if base is None else base[1]) == new:
+            return None
+        return current, base
 
     def _write_text(
-        self,
-        state: _KeyState,
-        path: FieldPath,
-        new: str,
-        visible: Visible,
-        seen_any: bool,
-        current: str | None = None,
-    ) -> tuple[Any, str] | None:
-        """Edit a text field as a diff against what its writer saw.
-
-        Returns None if nothing changed, else (frontiers, text) of the writer's new view
-        (frontiers None: the whole document after commit). `current`: its content, if
-        already read.
-        """
+        self, state: _KeyState, path: FieldPath, new: str, plan: _TextPlan
+    ) -> tuple[Any, str]:
+        """Apply a planned text edit. Returns (frontiers, text) of the writer's new view
+        (frontiers None: the whole document after commit)."""
         track = self._text_track(state, path)
-        text = self._doc.get_text(track.name)
-        if current is None:
-            current = str(text.to_string())
-        base = self._text_base(track, visible, seen_any, current)
+        current, base = plan
         if base is None:
-            if current == new:
-                return None
-            _edit_text(text, current, new)
+            _edit_text(self._doc.get_text(track.name), current, new)
             return None, new
         frontiers, base_text = base
-        if base_text == new:
-            return None
         # the writer's base is an older version: edit a fork there and merge it back, so
         # edits it had not seen are kept (Loro merges the two like concurrent peers)
         fork = self._doc.fork_at(frontiers)
@@ -1891,8 +1880,8 @@ class _Ops:
         self.kills: list[str] = []
         self.changed_fields: set[FieldPath] = set()
         self.text_paths: dict[FieldPath, tuple[Any, str]] = {}
-        # text edits planned, in order: (path, new text, seen any, its content then)
-        self.text_calls: list[tuple[FieldPath, str, bool, str]] = []
+        # text edits planned, in order: (path, new text, seen any, plan)
+        self.text_calls: list[tuple[FieldPath, str, bool, _TextPlan]] = []
         self.touched = False
         self.concurrent = False
         self._asserted: set[FieldPath] = set()
@@ -2047,28 +2036,24 @@ class _Ops:
 
         Only a clear followed by a write of the same field (a change of kind) edits one
         text twice in a write; the write then starts from nothing (`seen_any` False), so
-        whether it changes anything does not depend on the clear before it."""
-        current = self.core._text_changes(self.state, path, new, self.visible, seen_any)
-        if current is None:
+        whether it changes anything does not depend on the clear before it (its plan is
+        made again once the clear is applied)."""
+        plan = self.core._text_plan(self.state, path, new, self.visible, seen_any)
+        if plan is None:
             return False
-        self.text_calls.append((path, new, seen_any, current))
+        self.text_calls.append((path, new, seen_any, plan))
         return True
 
     def edit_texts(self) -> None:
         """Apply the planned text edits to Loro, in the order they were planned."""
         edited: set[FieldPath] = set()
-        for path, new, seen_any, current in self.text_calls:
-            edit = self.core._write_text(
-                self.state,
-                path,
-                new,
-                self.visible,
-                seen_any,
-                current=None if path in edited else current,
-            )
+        for path, new, seen_any, planned in self.text_calls:
+            plan: _TextPlan | None = planned
+            if path in edited:
+                plan = self.core._text_plan(self.state, path, new, self.visible, seen_any)
             edited.add(path)
-            if edit is not None:
-                self.text_paths[path] = edit
+            if plan is not None:
+                self.text_paths[path] = self.core._write_text(self.state, path, new, plan)
 
     # mergeable content ------------------------------------------------------------------
     def _write_elements(self, path: FieldPath, items: list[Any], *, ordered: bool) -> bool:
