@@ -58,6 +58,7 @@ from ._values import (
     declared_kind,
     dotted,
     infer_kind,
+    lone_surrogate_at,
     normalize_schema,
     validate_value,
 )
@@ -1815,13 +1816,9 @@ def _check_agent(agent: object) -> None:
     """An agent id is stored with every write it makes: a str that is valid Unicode."""
     if type(agent) is not str:
         raise TypeError(f"agent id must be str, got {type(agent).__name__} {agent!r}")
-    if not agent.isascii():
-        try:
-            agent.encode()
-        except UnicodeEncodeError as exc:
-            raise ValueError(
-                f"agent id {agent!r} is not valid Unicode (lone surrogate at {exc.start})"
-            ) from None
+    at = lone_surrogate_at(agent)
+    if at is not None:
+        raise ValueError(f"agent id {agent!r} is not valid Unicode (lone surrogate at {at})")
 
 
 def _tidy_number(x: int | float) -> int | float:  # not `float`: mypyc would coerce ints

@@ -76,7 +76,7 @@ from ._query import (
     texts_to_embed,
 )
 from ._types import JSON, Escalation, Namespace, WriteRecord
-from ._values import check_size, copy_json
+from ._values import check_size, copy_json, lone_surrogate_at
 
 __all__ = ["SyncedStore", "AsyncSyncedStore", "EscalationCallback", "ResolverFunc"]
 
@@ -220,11 +220,8 @@ class ActingAs:
     def __init__(self, store: _StoreBase, agent: str) -> None:
         if not isinstance(agent, str) or not agent:
             raise ValueError(f"acting_as needs a non-empty agent id, got {agent!r}")
-        if not agent.isascii():
-            try:
-                agent.encode()
-            except UnicodeEncodeError:
-                raise ValueError(f"acting_as: agent id {agent!r} is not valid Unicode") from None
+        if lone_surrogate_at(agent) is not None:
+            raise ValueError(f"acting_as: agent id {agent!r} is not valid Unicode")
         self._store = store
         self._agent = agent
         self._token: contextvars.Token[Any] | None = None

@@ -54,17 +54,25 @@ def canonical(value: JSON) -> str:
     return _CANONICAL.encode(value).decode()
 
 
-def check_text(text: str, path: FieldPath, *, what: str = "string") -> None:
-    """TypeError if `text` is not storable Unicode (a lone surrogate cannot be UTF-8)."""
+def lone_surrogate_at(text: str) -> int | None:
+    """Where `text` stops being storable Unicode (a lone surrogate cannot be UTF-8)."""
     if text.isascii():
-        return
+        return None
     try:
         text.encode()
     except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def check_text(text: str, path: FieldPath, *, what: str = "string") -> None:
+    """TypeError if `text` is not storable Unicode."""
+    at = lone_surrogate_at(text)
+    if at is not None:
         raise TypeError(
             f"field {dotted(path) or '<root>'!r}: {what} {text!r} is not valid Unicode "
-            f"(lone surrogate at position {exc.start})"
-        ) from None
+            f"(lone surrogate at position {at})"
+        )
 
 
 def validate_value(value: object, path: FieldPath = ()) -> None:
