@@ -347,7 +347,9 @@ class Core:
         self._peer_order: list[int] = []
         self._keys: dict[str, _KeyState] = {}
         self._kids: dict[tuple[Namespace, str], str] = {}
-        self._turns: weakref.WeakSet[Turn] = weakref.WeakSet()
+        # the live turns, by weak reference (a dead turn's reference drops itself): a
+        # plain set, as a WeakSet's `len()` runs interpreted and `_bury` asks per write
+        self._turns: set[weakref.ref[Turn]] = set()
         self._pathjson: dict[FieldPath, str] = {}
         self._regids: dict[FieldPath, str] = {}
         self._counts = {
@@ -370,7 +372,7 @@ class Core:
         """A writer that starts now has seen everything committed so far."""
         self._catch_up()
         turn = Turn(epoch=self._epoch)
-        self._turns.add(turn)
+        self._turns.add(weakref.ref(turn, self._turns.discard))
         return turn
 
     def note_read(self, turn: Turn, namespace: Namespace, key: str) -> None:
@@ -935,7 +937,8 @@ class Core:
         if len(grave) > 8:
             # the oldest view a live turn may still write from (asked only here: walking
             # the weak set of turns on every write cost a microsecond)
-            horizon = min((t.epoch for t in self._turns), default=epoch)
+            live = [t for ref in list(self._turns) if (t := ref()) is not None]
+            horizon = min((t.epoch for t in live), default=epoch)
             grave[:] = [e for e in grave if e.died is not None and e.died > horizon]
             del grave[:-_GRAVEYARD_CAP]
 
@@ -1419,12 +1422,17 @@ def _synthetic(path: FieldPath, code: str, content: list[_Entry]) -> _Entry:
     return _Entry("", path, latest.op, latest.agent, code, None)
 
 
-@dataclass(slots=True)
 class _Node:
-    path: FieldPath
-    kind: FieldKind
-    value: Any
-    children: dict[str, _Node] | None = None
+    """One field of a write, typed. A plain class, not a dataclass: mypyc compiles its
+    constructor (a dataclass's generated `__init__` runs interpreted), five per put."""
+
+    __slots__ = ("children", "kind", "path", "value")
+
+    def __init__(self, path: FieldPath, kind: FieldKind, value: Any) -> None:
+        self.path = path
+        self.kind = kind
+        self.value = value
+        self.children: dict[str, _Node] | None = None
 
 
 def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]) -> _Node:
@@ -1777,8 +1785,22 @@ def _same(a: Any, b: Any) -> bool:
     t = type(a)
     if t is not type(b):
         return False
-    # the exact types by a set lookup first: the isinstance of a union is the slow part
-    if t in _SCALARS or isinstance(a, str | int | float | type(None)):
+    if t in _SCALARS:  # the exact types by a set lookup first
+        return bool(a == b)
+    if t is list:
+        if len(a) != len(b):
+            return False
+        # a list of exact str/int/bool/None (no float: -0.0 == 0.0) compares element by
+        # element as its JSON does, without encoding both
+        for i in range(len(a)):
+            x, y = a[i], b[i]
+            tx = type(x)
+            if tx is not type(y) or not (tx is str or tx is int or tx is bool or x is None):
+                return canonical(a) == canonical(b)
+            if x != y:
+                return False
+        return True
+    if isinstance(a, (str, int, float, type(None))):
         return bool(a == b)
     return canonical(a) == canonical(b)
 
@@ -1801,7 +1823,7 @@ def _seconds(now: object) -> float:
     same bytes); anything else is refused before the write begins."""
     if type(now) is float and math.isfinite(now):
         return now  # a wall clock's time.time(): the common case
-    if isinstance(now, bool) or not isinstance(now, int | float):
+    if isinstance(now, bool) or not isinstance(now, (int, float)):
         raise TypeError(f"a write's time must be seconds (int or float), got {now!r}")
     try:
         seconds = float(now)
