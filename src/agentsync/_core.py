@@ -239,6 +239,7 @@ class _Entry:
 @dataclass(slots=True, eq=False)
 class _TextTrack:
     name: str
+    handle: Any  # the text in Loro, looked up once (as a key's maps are)
     # (epoch, op, frontiers, text) after each change: the base for an older view
     snapshots: list[tuple[int, str, Any, str]] = field(default_factory=list)
 
@@ -1141,7 +1142,7 @@ class Core:
             # an edit of the current text itself (no older base): it reads as written
             merged = text
         else:
-            merged = str(self._doc.get_text(track.name).to_string())
+            merged = str(track.handle.to_string())
         if text is None and op is None and track.snapshots and track.snapshots[-1][3] == merged:
             return merged
         # what every writer that looks from now on sees: the merged text
@@ -1158,7 +1159,8 @@ class Core:
     def _text_track(self, state: _KeyState, path: FieldPath) -> _TextTrack:
         track = state.texts.get(path)
         if track is None:
-            track = _TextTrack(name=f"t:{state.kid}:{_hash(self._pj(path))[:12]}")
+            name = f"t:{state.kid}:{_hash(self._pj(path))[:12]}"
+            track = _TextTrack(name, self._doc.get_text(name))
             state.texts[path] = track
         return track
 
@@ -1195,7 +1197,7 @@ class Core:
         involves: its current content and the base of the diff (None: the current text);
         None if the edit changes nothing."""
         track = self._text_track(state, path)
-        current = str(self._doc.get_text(track.name).to_string())
+        current = str(track.handle.to_string())
         base = self._text_base(track, visible, seen_any, current)
         if (current if base is None else base[1]) == new:
             return None
@@ -1209,7 +1211,7 @@ class Core:
         track = self._text_track(state, path)
         current, base = plan
         if base is None:
-            _edit_text(self._doc.get_text(track.name), current, new)
+            _edit_text(track.handle, current, new)
             return None, new
         frontiers, base_text = base
         # the writer's base is an older version: edit a fork there and merge it back, so
@@ -1391,7 +1393,7 @@ class Core:
                 seen.setdefault(e.elem, e.value)
             return list(seen.values())
         if kind == "t":
-            return str(self._doc.get_text(self._text_track(state, path).name).to_string())
+            return str(self._text_track(state, path).handle.to_string())
         if kind == "c":
             total = sum(e.value for e in state.deltas.get(path, {}).values())
             return _tidy_number(total)
