@@ -1138,11 +1138,8 @@ class Core:
         own edit on top of its base), which can differ from the merged text.
         """
         track = self._text_track(state, path)
-        if frontiers is None and text is not None:
-            # an edit of the current text itself (no older base): it reads as written
-            merged = text
-        else:
-            merged = str(track.handle.to_string())
+        # an edit of the current text itself (no older base) reads as written
+        merged = text if frontiers is None and text is not None else str(track.handle.to_string())
         if text is None and op is None and track.snapshots and track.snapshots[-1][3] == merged:
             return merged
         # what every writer that looks from now on sees: the merged text
@@ -2090,7 +2087,9 @@ class _Ops:
         wanted = [canonical(v) for v in items]
         # an element's cached value is its canonical JSON read back; for a plain scalar
         # that is the written item itself (equal canonical text, equal value and type)
-        given = dict(zip(wanted, items, strict=True))
+        given: dict[str, Any] = {}
+        for j in range(len(items)):  # as dict(zip(...)), without its generic call
+            given[wanted[j]] = items[j]
         if ordered:
             sequence = seen_tags
         else:
@@ -2126,9 +2125,12 @@ class _Ops:
             if kept is not None:
                 lower = kept.stamp[0]
                 continue
-            upper = next(
-                (kept_at[n].stamp[0] for n in range(j + 1, len(wanted)) if n in kept_at), None
-            )
+            upper: str | None = None  # the position of the next kept element, if any
+            for n in range(j + 1, len(wanted)):
+                after = kept_at.get(n)
+                if after is not None:
+                    upper = after.stamp[0]
+                    break
             pos = _between(lower, upper)
             lower = pos
             eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
