@@ -7,14 +7,18 @@ sub-dict concurrently can never end up with two competing containers (the Loro t
 - presence/register entry  ``r|path|op``      -> ``[kind, scalar, agent]``
 - set/list element tag     ``s|path|elem|op|i`` -> ``[agent, position]``
 - counter increment        ``c|path|op``      -> ``[delta, agent]``
-- timestamps               ``meta``           -> ``[created_at, updated_at]``
 
 Each write is one record in the key's history map, ``op -> [agent, action, timestamp,
-fields, [eid, [payload...], ...], [killed eid, ...]]``: the entries it inserts and the entries
-it supersedes travel inside it, so a write costs Loro one map insert however many fields
-it changes (an entry id is unique to its op, so "killed by any record" is final, as a map
-delete was). Logs written before 2026-11-28 keep entries as keys of a per-key entries map
-(removed by map deletes); such *legacy* entries are read, and superseded, the old way.
+fields, [eid, [payload...], ...], [killed eid, ...], created_at, seq]``: the entries it
+inserts and the entries it supersedes travel inside it, so a write costs Loro one map
+insert however many fields it changes (an entry id is unique to its op, so "killed by any
+record" is final, as a map delete was). The key's timestamps are those of the record with
+the highest ``(seq, peer, counter)``; ``seq`` is one more than the highest of the key's
+records its writer's replica held, so a later write (one whose replica had the earlier)
+always wins, as in a last-writer-wins register. Logs written before 2026-11-28 keep
+entries as keys of a per-key entries map (removed by map deletes), and the timestamps of
+every layout before this one are a last-writer-wins ``meta`` entry of that map; both are
+read, and superseded, the old way.
 
 A write inserts fresh entries and kills exactly the entries its writer had *seen*; an
 entry nobody had seen when it was superseded stays live. So concurrent register writes
@@ -255,6 +259,9 @@ class _KeyState:
     graveyard: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
     texts: dict[FieldPath, _TextTrack] = field(default_factory=dict)
     meta: tuple[float, float] | None = None
+    # (seq, peer, counter) of the record the timestamps come from; None: from the
+    # entries map's ``meta`` entry of the layouts before (or none yet)
+    meta_rank: tuple[int, int, int] | None = None
     history_ops: set[str] = field(default_factory=set)
     conflicts: dict[str, Escalation] = field(default_factory=dict)
     value: dict[str, JSON] | None = None
@@ -811,6 +818,7 @@ class Core:
         # and reported: a function of the data alone, so every replica skips the same
         born: dict[str, Any] = {}
         killed: set[str] = set()
+        rank, meta = state.meta_rank, state.meta
         if fresh:
             # many records: one read of the whole map beats a lookup per record
             records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
@@ -828,26 +836,33 @@ class Core:
                     if type(packed) is not str:
                         raise CorruptUpdateError(f"write record of type {type(packed).__name__}")
                     if bulk:
-                        _read_record(_unpack(packed), op, born, killed)
-                        continue
-                    inserts, kills = _record_entries(op, packed)
+                        stamp = _read_record(_unpack(packed), op, born, killed)
+                    else:
+                        inserts, kills, stamp = _record_entries(op, packed)
+                        born.update(inserts)
+                        killed.update(kills)
                 except CorruptUpdateError as exc:
                     self._unreadable(state, op, "write record", exc)
                     continue
-                born.update(inserts)
-                killed.update(kills)
+                if stamp is not None:
+                    peer, _, counter = op.partition(":")
+                    candidate = (stamp[0], int(peer), int(counter))
+                    if rank is None or candidate > rank:
+                        rank, meta = candidate, (stamp[1], stamp[2])
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
                 current.update(entries)
         raw: dict[str, Any] = entries_map.get_value()
-        meta = state.meta
         if "meta" in raw:
-            try:
-                meta = _read_meta(raw.pop("meta"))
-            except CorruptUpdateError as exc:
-                meta = None  # as a replica that never read the earlier ones
-                self._unreadable(state, "meta", "timestamps", exc)
+            # the timestamps of the layouts before, until a record carries some
+            old_meta = raw.pop("meta")
+            if rank is None:
+                try:
+                    meta = _read_meta(old_meta)
+                except CorruptUpdateError as exc:
+                    meta = None  # as a replica that never read the earlier ones
+                    self._unreadable(state, "meta", "timestamps", exc)
         legacy_new: list[str] = []
         for eid, payload in raw.items():
             if eid in current or eid in state.skipped:
@@ -868,7 +883,7 @@ class Core:
                 legacy_new = [e for e in legacy_new if e != eid]
         epoch = self._epoch
         state.history_ops = ops
-        state.meta = meta
+        state.meta, state.meta_rank = meta, rank
         for eid in killed:
             entry = current.get(eid)
             if entry is not None:
@@ -1033,7 +1048,8 @@ class Core:
         self._version = self._ends = None  # the log changes below
         kid = state.kid
         last = doc.oplog_vv.get_last(self._peer)  # inclusive; None before our first op
-        op = f"{self._peer}:{0 if last is None else last + 1}"
+        counter = 0 if last is None else last + 1
+        op = f"{self._peer}:{counter}"
         if visible is _alive:
             self._materialize(state)
             view = state.live_view
@@ -1053,16 +1069,15 @@ class Core:
         fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
             [dotted(root)] if root else []
         )
-        timestamps = _pack([created, now])
-        record = _pack([agent, action, now, fields, ops.entry_log, ops.kills])
+        rank = (1 if state.meta_rank is None else state.meta_rank[0] + 1, self._peer, counter)
+        record = _pack([agent, action, now, fields, ops.entry_log, ops.kills, created, rank[0]])
         # the first change to Loro: everything that could fail ran before it (planning,
         # encoding), so a write that raises leaves no uncommitted op for the next commit
         ops.edit_texts()
         if not state.listed and self._dir.get(kid) is None:
             self._dir.insert(kid, [list(state.namespace), state.key])
         state.listed = True  # nothing removes a key from the directory
-        entries, history = self._handles(state)
-        entries.insert("meta", timestamps)
+        history = self._handles(state)[1]
         history.insert(op, record)
         # the commit that holds the history entry names the op (by its counter: the
         # commit's peer is the op's): a replica learns which writes an update brings
@@ -1081,6 +1096,7 @@ class Core:
         for path, (frontiers, text) in ops.text_paths.items():
             merged[path] = self._touch_text(state, path, op=op, frontiers=frontiers, text=text)
         state.meta = (created, now)
+        state.meta_rank = rank
         state.history_ops.add(op)
         state.value_valid = False
         state.changed_epoch = epoch
@@ -1536,12 +1552,15 @@ def _parse_path(pj: str) -> FieldPath:
     return tuple(path)
 
 
-def _read_record(record: list[Any], op: str, born: dict[str, Any], killed: set[str]) -> None:
+def _read_record(
+    record: list[Any], op: str, born: dict[str, Any], killed: set[str]
+) -> tuple[int, float, float] | None:
     """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
-    they are still live) and the ids it kills; records written before 2026-11-28 carry
-    neither (their entries live in the entries map). CorruptUpdateError, collecting
-    nothing, if the record is not of a write record's shape or inserts entries of
-    another op."""
+    they are still live) and the ids it kills, and return its (seq, created, updated)
+    timestamps; records written before 2026-11-28 carry no entries (those live in the
+    entries map), nor, before this layout, timestamps (None). CorruptUpdateError,
+    collecting nothing, if the record is not of a write record's shape or inserts entries
+    of another op."""
     if len(record) < 4:
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     agent, action, timestamp, fields = record[0], record[1], record[2], record[3]
@@ -1557,10 +1576,16 @@ def _read_record(record: list[Any], op: str, born: dict[str, Any], killed: set[s
         if type(name) is not str:
             raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     if len(record) < 6:
-        return
+        return None
     inserts, kills = record[4], record[5]
     if type(inserts) is not list or type(kills) is not list or len(inserts) % 2:
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    stamp: tuple[int, float, float] | None = None
+    if len(record) >= 8:
+        created, seq = record[6], record[7]
+        if not _is_time(created) or type(seq) is not int or not 0 < seq < 2**63:
+            raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+        stamp = (seq, float(created), float(timestamp))
     own = _SEP + op
     own_tag = own + _SEP
     for i in range(0, len(inserts), 2):
@@ -1577,17 +1602,20 @@ def _read_record(record: list[Any], op: str, born: dict[str, Any], killed: set[s
     for i in range(0, len(inserts), 2):
         born[inserts[i]] = inserts[i + 1]
     killed.update(kills)
+    return stamp
 
 
 @functools.lru_cache(maxsize=4096)
-def _record_entries(op: str, packed: Any) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]:
-    """What write `op`'s stored record inserts and kills, decoded and checked once per
-    process for incremental imports (a simulation's replicas all read every record; a
-    record never changes)."""
+def _record_entries(
+    op: str, packed: Any
+) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, float, float] | None]:
+    """What write `op`'s stored record inserts and kills, and its timestamps, decoded and
+    checked once per process for incremental imports (a simulation's replicas all read
+    every record; a record never changes)."""
     born: dict[str, Any] = {}
     killed: set[str] = set()
-    _read_record(_unpack(packed), op, born, killed)
-    return tuple(born.items()), tuple(killed)
+    stamp = _read_record(_unpack(packed), op, born, killed)
+    return tuple(born.items()), tuple(killed), stamp
 
 
 def _is_op(op: object) -> bool:

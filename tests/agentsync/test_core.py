@@ -498,6 +498,70 @@ def test_history_and_attribution_name_the_writers() -> None:
     assert sorted(agents) == ["a", "alice", "bob"]
 
 
+def test_timestamps_follow_the_later_write_not_the_later_clock() -> None:
+    """A key's timestamps are its latest write's, as a last-writer-wins register: a write
+    made after another was seen wins even if its clock reads earlier (skew)."""
+    a, b = pair()
+    a.put(NS, "k", {"v": 1}, agent="a", turn=None, now=100.0)
+    sync(a, b)
+    b.put(NS, "k", {"v": 2}, agent="b", turn=None, now=50.0)
+    sync(a, b)
+    for core in (a, b):
+        stored = core.get(NS, "k")
+        assert stored is not None and (stored.created_at, stored.updated_at) == (100.0, 50.0)
+    # deleted, then created again elsewhere: created at the new creation
+    a.delete(NS, "k", agent="a", turn=None, now=110.0)
+    sync(a, b)
+    b.put(NS, "k", {"v": 3}, agent="b", turn=None, now=60.0)
+    sync(a, b)
+    for core in (a, b):
+        stored = core.get(NS, "k")
+        assert stored is not None and (stored.created_at, stored.updated_at) == (60.0, 60.0)
+
+
+def test_concurrent_writes_agree_on_timestamps_whatever_the_delivery() -> None:
+    base = Core(peer_id=1)
+    base.put(NS, "k", {"v": 0}, agent="a", turn=None, now=1.0)
+    writers = [Core(peer_id=p) for p in (2, 3, 4)]
+    for i, core in enumerate(writers):
+        core.import_updates(base.export_updates())
+        core.put(NS, "k", {"v": i + 1}, agent=f"w{i}", turn=None, now=10.0 - i)
+    blobs = [base.export_updates(), *(w.export_updates() for w in writers)]
+    seen = set()
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]):
+        for read_between in (True, False):  # incremental reloads, or one at the end
+            reader = Core(peer_id=9)
+            for i in order:
+                reader.import_updates(blobs[i])
+                if read_between:
+                    reader.get(NS, "k")
+            stored = reader.get(NS, "k")
+            assert stored is not None
+            seen.add((stored.created_at, stored.updated_at))
+    assert len(seen) == 1
+    assert seen.pop() in {(1.0, 10.0), (1.0, 9.0), (1.0, 8.0)}  # one of the writes'
+    # a write made after seeing them all wins everywhere, whatever its clock
+    writers[0].import_updates(blobs[2])
+    writers[0].import_updates(blobs[3])
+    writers[0].put(NS, "k", {"v": 7}, agent="w0", turn=None, now=2.0)
+    for core in writers[1:]:
+        core.import_updates(writers[0].export_updates(core.version()))
+    for core in writers:
+        stored = core.get(NS, "k")
+        assert stored is not None and (stored.created_at, stored.updated_at) == (1.0, 2.0)
+
+
+def test_a_write_inserts_one_record_and_nothing_else() -> None:
+    """Timestamps travel in the write's record: no other map entry per write (issue 7:
+    each Loro insert costs about a microsecond and a half)."""
+    a = Core(peer_id=1)
+    for i in range(3):
+        a.put(NS, "k", {"v": i, "tags": [i]}, agent="a", turn=None, now=float(i))
+    kid = a._kid(NS, "k")
+    assert a._doc.get_map(f"k:{kid}").get_value() == {}
+    assert len(a._doc.get_map(f"h:{kid}").get_value()) == 3
+
+
 def test_timestamps_follow_in_memory_store() -> None:
     a = Core(peer_id=1)
     a.put(NS, "k", {"v": 1}, agent="a", turn=None, now=10.0)

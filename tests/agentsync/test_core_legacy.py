@@ -1,8 +1,10 @@
-"""Logs written before 2026-11-28 keep entries as keys of a per-key entries map; this
-version writes them inside each write's history record. It must read the old logs as the
-old code did, and supersede old entries so that every replica agrees.
+"""Logs written before 2026-11-28 keep entries as keys of a per-key entries map, and
+every layout before this one keeps a key's timestamps as a last-writer-wins ``meta``
+entry of that map; this version writes both inside each write's history record. It must
+read the old logs as the old code did, and supersede old entries and timestamps so that
+every replica agrees.
 
-The fixture was written by the old code: see data/make_legacy_layout.py.
+The fixtures were written by the old code: see data/make_legacy_layout.py.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agentsync._core import Core
 
 DATA = Path(__file__).parent / "data"
@@ -18,29 +22,38 @@ NS = ("team",)
 SCHEMA: Any = {NS: {"count": "counter", "steps": "list"}}
 
 
-def _legacy() -> bytes:
-    return (DATA / "legacy_layout.loro").read_bytes()
+LAYOUTS = ("legacy_layout", "records_layout")
 
 
-def _expected() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((DATA / "legacy_layout.json").read_text())
+def _legacy(layout: str = "legacy_layout") -> bytes:
+    return (DATA / f"{layout}.loro").read_bytes()
+
+
+def _expected(layout: str = "legacy_layout") -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((DATA / f"{layout}.json").read_text())
     return loaded
 
 
-def _core(peer: int) -> Core:
+def _core(peer: int, layout: str = "legacy_layout") -> Core:
     core = Core(peer_id=peer, schema=SCHEMA)
-    core.import_updates(_legacy())
+    core.import_updates(_legacy(layout))
     return core
+
+
+def _timestamps(core: Core) -> dict[str, list[float]]:
+    return {key: [v.created_at, v.updated_at] for _, key, v in core.items()}
 
 
 def _values(core: Core) -> list[list[Any]]:
     return [[list(ns), key, v.value] for ns, key, v in core.items()]
 
 
-def test_an_old_log_reads_as_the_old_code_read_it() -> None:
-    core = _core(3)
-    expected = _expected()
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_an_old_log_reads_as_the_old_code_read_it(layout: str) -> None:
+    core = _core(3, layout)
+    expected = _expected(layout)
     assert _values(core) == expected["items"]
+    assert _timestamps(core) == expected["timestamps"]
     escalations = [
         [e.key, e.field, sorted([c.op_id, c.agent_id, c.value] for c in e.contenders)]
         for e in core.escalations()
@@ -127,3 +140,26 @@ def test_concurrent_writes_over_one_old_entry_still_conflict() -> None:
         assert kept is not None
         assert sorted(kept.value["tags"]) == ["k", "m"]
     assert a.version() == b.version()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_writes_over_old_timestamps_supersede_them_on_every_replica(layout: str) -> None:
+    """The old layouts' timestamps count until a write of this layout lands; from then on
+    the records decide, alike on every replica, and a key keeps its creation time."""
+    writer, reader = _core(3, layout), _core(4, layout)
+    before = _timestamps(writer)
+    assert before == _expected(layout)["timestamps"]
+    # a clock behind the old writes': the later write still gives the key its timestamps
+    writer.put(NS, "kept", {"n": 2, "tags": ["k"]}, agent="carol", turn=None, now=0.5)
+    assert _timestamps(writer)["kept"] == [before["kept"][0], 0.5]
+    assert _timestamps(writer)["plan"] == before["plan"]  # untouched keys keep theirs
+    reader.import_updates(writer.export_updates(reader.version()))
+    fresh = Core(peer_id=5, schema=SCHEMA)  # everything at once, old and new layout
+    fresh.import_updates(writer.export_updates())
+    for core in (reader, fresh):
+        assert _timestamps(core) == _timestamps(writer)
+    # and a write of the reader's after that, seen by the writer, wins there too
+    reader.put(NS, "kept", {"n": 3, "tags": ["k"]}, agent="dave", turn=None, now=0.25)
+    writer.import_updates(reader.export_updates(writer.version()))
+    for core in (writer, reader):
+        assert _timestamps(core)["kept"] == [before["kept"][0], 0.25]

@@ -208,6 +208,11 @@ def _forged(base: Core, kid_of: Core, key: str, record: object) -> bytes:
         ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1fab:0', ["r", 1, "m"]], []],
         # an entry of another write (the victim's first): never this record's to insert
         ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f1:0', ["r", 999, "m"]], []],
+        # timestamps no writer stores: a creation time that is not one, a seq out of range
+        ["mallory", "put", 1.0, ["x"], [], [], "soon", 1],
+        ["mallory", "put", 1.0, ["x"], [], [], 1.0, 0],
+        ["mallory", "put", 1.0, ["x"], [], [], 1.0, 1.5],
+        ["mallory", "put", 1.0, ["x"], [], [], 1.0, 2**63],
     ],
 )
 def test_unreadable_records_in_a_well_formed_update_are_skipped_alike_everywhere(

@@ -1,11 +1,14 @@
-"""Regenerate legacy_layout.loro / legacy_layout.json: a log in the layout used before
-2026-11-28 (entries as keys of a per-key entries map), and what that code read from it.
+"""Regenerate a fixture of an earlier log layout: NAME.loro, a log the code of that
+layout wrote, and NAME.json, what that code read from it.
 
-Run against the code of commit d633432 (the last one with that layout):
+- legacy_layout: entries as keys of a per-key entries map (before 2026-11-28); run
+  against the code of commit d633432, the last one with that layout.
+- records_layout: entries inside each write's history record, the key's timestamps a
+  last-writer-wins ``meta`` entry of the entries map; run against commit 0f20771.
 
     git worktree add --detach /tmp/legacy d633432
     PYTHONPATH=/tmp/legacy/src AGENTSYNC_PURE_PYTHON=1 \
-        python tests/agentsync/data/make_legacy_layout.py tests/agentsync/data
+        python tests/agentsync/data/make_legacy_layout.py tests/agentsync/data legacy_layout
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ NS = ("team",)
 SCHEMA = {NS: {"count": "counter", "steps": "list"}}
 
 
-def main(out: Path) -> None:
+def main(out: Path, name: str) -> None:
     a = Core(peer_id=1, schema=SCHEMA)
     b = Core(peer_id=2, schema=SCHEMA)
     a.put(
@@ -77,7 +80,7 @@ def main(out: Path) -> None:
     b.import_updates(a.export_updates(b.version()))
     assert a.version() == b.version()
     blob = a.export_updates()
-    (out / "legacy_layout.loro").write_bytes(blob)
+    (out / f"{name}.loro").write_bytes(blob)
     expected = {
         "items": [[list(ns), key, v.value] for ns, key, v in a.items()],
         "escalations": [
@@ -88,9 +91,10 @@ def main(out: Path) -> None:
             key: [[r.op_id, r.agent_id, r.action, list(r.fields)] for r in a.history(NS, key)]
             for key in ("plan", "other", "kept")
         },
+        "timestamps": {key: [v.created_at, v.updated_at] for _, key, v in a.items()},
     }
-    (out / "legacy_layout.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2])
