@@ -32,24 +32,29 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Protocol, Self, TypeAlias, TypeVar
+from typing import Any, Final, Literal, Protocol, Self, TypeAlias, TypeVar
 
 import anyio
 import anyio.to_thread
 import structlog
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
+    NOT_PROVIDED,
     BaseStore,
     GetOp,
     IndexConfig,
     Item,
     ListNamespacesOp,
+    NotProvided,
     Op,
     PutOp,
     Result,
     SearchItem,
     SearchOp,
     TTLConfig,
+    _ensure_ttl,
+    _validate_namespace,
+    _validate_namespace_labels,
     ensure_embeddings,
     validate_op_namespace,
 )
@@ -191,6 +196,25 @@ def _bad_value_error(namespace: Namespace, key: str, value: object) -> Exception
     except Exception:
         return TypeError(message)
     return TypeError(message)
+
+
+def _check_put(op: PutOp) -> None:
+    """Refuse a put whose key, value, TTL or size is not storable (before anything is
+    applied). Its namespace is checked by the caller."""
+    if not isinstance(op.key, str):
+        raise TypeError(f"key must be str, got {type(op.key).__name__} {op.key!r}")
+    value = op.value
+    # `type(...) is dict` first: the ABC check is slow and a dict is the common case
+    if value is not None and type(value) is not dict and not isinstance(value, Mapping):
+        raise _bad_value_error(op.namespace, op.key, value)
+    ttl = op.ttl
+    if ttl is not None and not isinstance(ttl, int | float):
+        raise TypeError(f"ttl must be minutes (a number) or None, got {ttl!r}")
+    if value is not None:
+        try:
+            check_size(value)
+        except ValueError as err:
+            raise ValueError(f"put({op.namespace!r}, {op.key!r}): {err}") from None
 
 
 def _callable_name(func: object) -> str:
@@ -372,6 +396,10 @@ class _StoreBase(BaseStore):
         self._defer_persist = False  # inside a multi-put batch: one append at the end
         self._woken = False
         self._closed = False
+        # put/aput/delete skip planning a batch unless a subclass overrides batch/abatch
+        cls = type(self)
+        self._batch_overridden = cls.batch is not _StoreBase.batch
+        self._abatch_overridden = cls.abatch is not _StoreBase.abatch
         if path is not None or dsn is not None:
             from ._persistence import open_log
 
@@ -398,10 +426,7 @@ class _StoreBase(BaseStore):
     def _batch(self, ops: Iterable[Op]) -> list[Result]:
         plan = self._plan(ops)
         queries = self._embed_queries(plan)
-        outcome = self._apply(plan, queries, graph_task(), current_frame(self._token))
-        self._embed_written(outcome.embed)
-        self._settle(outcome.escalations)
-        return outcome.results
+        return self._finish(self._apply(plan, queries, graph_task(), current_frame(self._token)))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         if type(ops) is list and len(ops) == 1 and type(ops[0]) is GetOp:
@@ -414,13 +439,104 @@ class _StoreBase(BaseStore):
         plan = self._plan(ops)
         queries = await self._aembed_queries(plan)
         task, frame = graph_task(), current_frame(self._token)
-        if self._log is not None:  # a durable append blocks: keep it off the event loop
-            outcome = await anyio.to_thread.run_sync(self._apply, plan, queries, task, frame)
-        else:
-            outcome = self._apply(plan, queries, task, frame)
-        await self._aembed_written(outcome.embed)
-        await self._asettle(outcome.escalations)
+        return await self._afinish(await self._off_loop(self._apply, plan, queries, task, frame))
+
+    # A put or delete is a batch of one PutOp. These overrides check and build it as
+    # BaseStore does, then apply it without planning a batch (the hot write path); the
+    # result is the same as `batch([op])`. A subclass that overrides `batch`/`abatch`
+    # still gets every write through it.
+
+    def put(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        """As `BaseStore.put`: store `value` at (namespace, key), merged with concurrent
+        writes; `value=None` deletes. `index`: None (the configured fields), False (not
+        indexed) or the field paths to embed; `ttl`: minutes, None for no expiry, default
+        the TTLConfig's `default_ttl`. InvalidNamespaceError for a bad namespace."""
+        self._write_one(self._put_op(namespace, key, value, index, ttl))
+
+    async def aput(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        """As `BaseStore.aput` (see `put`)."""
+        await self._awrite_one(self._put_op(namespace, key, value, index, ttl))
+
+    def delete(self, namespace: tuple[str, ...], key: str) -> None:
+        """As `BaseStore.delete`: remove what this writer has seen of the item."""
+        _validate_namespace_labels(namespace)
+        self._write_one(PutOp(namespace, str(key), None, ttl=None))
+
+    async def adelete(self, namespace: tuple[str, ...], key: str) -> None:
+        """As `BaseStore.adelete`."""
+        _validate_namespace_labels(namespace)
+        await self._awrite_one(PutOp(namespace, str(key), None))
+
+    def _put_op(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any] | None,
+        index: Literal[False] | list[str] | None,
+        ttl: float | NotProvided | None,
+    ) -> PutOp:
+        """The checks `BaseStore.put`/`aput` make and the op they batch."""
+        _validate_namespace(namespace)
+        if ttl not in (NOT_PROVIDED, None) and not self.supports_ttl:
+            raise NotImplementedError(
+                f"TTL is not supported by {self.__class__.__name__}. "
+                f"Use a store implementation that supports TTL or set ttl=None."
+            )
+        return PutOp(namespace, str(key), value, index=index, ttl=_ensure_ttl(self.ttl_config, ttl))
+
+    def _write_one(self, op: PutOp) -> None:
+        """`batch([op])` for one PutOp, without planning a batch."""
+        if self._batch_overridden:
+            self.batch([op])
+            return
+        _check_put(op)
+        self._finish(self._apply_put(op, graph_task(), current_frame(self._token)))
+
+    async def _awrite_one(self, op: PutOp) -> None:
+        """`abatch([op])` for one PutOp, without planning a batch."""
+        if self._abatch_overridden:
+            await self.abatch([op])
+            return
+        _check_put(op)
+        task, frame = graph_task(), current_frame(self._token)
+        await self._afinish(await self._off_loop(self._apply_put, op, task, frame))
+
+    def _finish(self, outcome: _Outcome) -> list[Result]:
+        """After the lock: embed what was written, then settle new conflicts."""
+        if outcome.embed:
+            self._embed_written(outcome.embed)
+        if outcome.escalations:
+            self._settle(outcome.escalations)
         return outcome.results
+
+    async def _afinish(self, outcome: _Outcome) -> list[Result]:
+        if outcome.embed:
+            await self._aembed_written(outcome.embed)
+        if outcome.escalations:
+            await self._asettle(outcome.escalations)
+        return outcome.results
+
+    async def _off_loop(self, apply: Callable[..., _Outcome], *args: Any) -> _Outcome:
+        """`apply(*args)`; in a worker thread when it may block on a durable append."""
+        if self._log is not None:
+            return await anyio.to_thread.run_sync(apply, *args)
+        return apply(*args)
 
     def get(
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
@@ -678,17 +794,7 @@ class _StoreBase(BaseStore):
                 plan.lists.append((i, op))
             elif isinstance(op, PutOp):
                 validate_op_namespace(op)
-                if not isinstance(op.key, str):
-                    raise TypeError(f"key must be str, got {type(op.key).__name__} {op.key!r}")
-                if op.value is not None and not isinstance(op.value, Mapping):
-                    raise _bad_value_error(op.namespace, op.key, op.value)
-                if op.ttl is not None and not isinstance(op.ttl, int | float):
-                    raise TypeError(f"ttl must be minutes (a number) or None, got {op.ttl!r}")
-                if op.value is not None:
-                    try:
-                        check_size(op.value)
-                    except ValueError as err:
-                        raise ValueError(f"put({op.namespace!r}, {op.key!r}): {err}") from None
+                _check_put(op)
                 # The last put per key wins, at the key's first position (as InMemoryStore).
                 plan.puts[(tuple(op.namespace), op.key)] = op
             else:
@@ -768,12 +874,7 @@ class _StoreBase(BaseStore):
     ) -> _Outcome:
         outcome = _Outcome([None] * plan.size)
         with self._lock:
-            if self._closed:
-                raise AgentSyncError("store is closed")
-            self._pull_if_woken(outcome)
-            now = self._clock()
-            self._maybe_sweep(now, outcome)
-            writer = self._writer(task, frame)
+            now, writer = self._enter_locked(task, frame, outcome)
             results = outcome.results
             for i, get in plan.gets:
                 results[i] = self._get_locked(get, writer, now)
@@ -787,6 +888,28 @@ class _StoreBase(BaseStore):
             else:
                 self._write_batch_locked(plan, writer, now, outcome)
         return outcome
+
+    def _apply_put(self, op: PutOp, task: GraphTask | None, frame: ActingFrame | None) -> _Outcome:
+        """`_apply` for a batch of one checked PutOp, without a plan."""
+        outcome = _Outcome([None])
+        with self._lock:
+            now, writer = self._enter_locked(task, frame, outcome)
+            self._write_locked(tuple(op.namespace), op.key, op, writer, now, outcome)
+        return outcome
+
+    def _enter_locked(
+        self, task: GraphTask | None, frame: ActingFrame | None, outcome: _Outcome
+    ) -> tuple[float, _Writer]:
+        """Under the lock, before a batch's reads and writes: refuse a closed store, pull
+        what other replicas appended, sweep expired items when due; the time and writer."""
+        if self._closed:
+            raise AgentSyncError("store is closed")
+        if self._woken:
+            self._pull_if_woken(outcome)
+        now = self._clock()
+        if self._expiry:
+            self._maybe_sweep(now, outcome)
+        return now, self._writer(task, frame)
 
     def _write_batch_locked(
         self, plan: _Plan, writer: _Writer, now: float, outcome: _Outcome
@@ -974,7 +1097,8 @@ class _StoreBase(BaseStore):
             self._counts["anonymous_writes"] += 1
         for turn in writer.ancestors:
             turn.own_ops.add(result.op_id)
-        self._persist(before, namespace, key, writer.agent)
+        if before is not None:
+            self._persist(before, namespace, key, writer.agent)
         paths: IndexPaths | None = None
         if op.value is not None and op.index is not False and self.embeddings is not None:
             paths = self._index_paths if op.index is None else index_paths(op.index)
