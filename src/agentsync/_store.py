@@ -476,12 +476,12 @@ class _StoreBase(BaseStore):
     def delete(self, namespace: tuple[str, ...], key: str) -> None:
         """As `BaseStore.delete`: remove what this writer has seen of the item."""
         _validate_namespace_labels(namespace)
-        self._write_one(PutOp(namespace, str(key), None, ttl=None))
+        self._write_one(PutOp(namespace, str(key), None, None, None))
 
     async def adelete(self, namespace: tuple[str, ...], key: str) -> None:
         """As `BaseStore.adelete`."""
         _validate_namespace_labels(namespace)
-        await self._awrite_one(PutOp(namespace, str(key), None))
+        await self._awrite_one(PutOp(namespace, str(key), None, None, None))
 
     def _put_op(
         self,
@@ -498,7 +498,8 @@ class _StoreBase(BaseStore):
                 f"TTL is not supported by {self.__class__.__name__}. "
                 f"Use a store implementation that supports TTL or set ttl=None."
             )
-        return PutOp(namespace, str(key), value, index=index, ttl=_ensure_ttl(self.ttl_config, ttl))
+        # positional: a NamedTuple built from keywords costs ~100 ns more
+        return PutOp(namespace, str(key), value, index, _ensure_ttl(self.ttl_config, ttl))
 
     def _write_one(self, op: PutOp) -> None:
         """`batch([op])` for one PutOp, without planning a batch."""
