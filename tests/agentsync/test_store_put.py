@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
@@ -502,3 +503,47 @@ def test_put_keeps_basestore_signature_defaults() -> None:
             ):
                 assert (param.kind, param.default) == (base.kind, base.default), (name, param)
     assert inspect.signature(SyncedStore.put).parameters["ttl"].default is NOT_PROVIDED
+
+
+class ThreadLog:
+    """A durable log that records which thread each append ran in."""
+
+    def __init__(self) -> None:
+        self.appends: list[tuple[str, int]] = []
+
+    def load(self) -> list[bytes]:
+        return []
+
+    def append(self, blob: bytes, *, namespace: Any, key: str, agent: str) -> None:
+        self.appends.append((key, threading.get_ident()))
+
+    def maybe_compact(self, snapshot: Any) -> bool:
+        return False
+
+    def fetch_new(self) -> list[bytes]:
+        return []
+
+    def start_listener(self, wake: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_async_durable_appends_stay_off_the_event_loop(factory: StoreFactory, fast: bool) -> None:
+    store = factory()
+    log = ThreadLog()
+    store._log = log
+    via = Via(store, fast=fast, mode="async")
+
+    async def main() -> int:
+        await via.aput(NS, "a", {"v": 1})
+        await via.adelete(NS, "a")
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    store.put(NS, "b", {"v": 2})  # the sync API appends in the caller's thread
+    assert [key for key, _ in log.appends] == ["a", "a", "b"]
+    assert all(thread != loop_thread for _, thread in log.appends[:2])
+    assert log.appends[2][1] == threading.get_ident()
