@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, Self, TypeAlias, TypeVar
+from typing import Any, Final, Literal, NamedTuple, Protocol, Self, TypeAlias, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -151,8 +151,11 @@ class _Cached:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class _Writer:
+class _Writer(NamedTuple):
+    """Who writes (or reads) in a store call, and the turns that see it. Made per call
+    inside `acting_as` and graph nodes: a NamedTuple builds in half the time of a frozen
+    dataclass."""
+
     agent: str
     turn: Turn | None
     ancestors: tuple[Turn, ...]
