@@ -135,11 +135,17 @@ class _EmbedJob:
     texts: list[tuple[str, str]]
 
 
-@dataclass(slots=True)
 class _Outcome:
-    results: list[Result]
-    embed: list[_EmbedJob] = field(default_factory=list)
-    escalations: list[Escalation] = field(default_factory=list)
+    """What a store call did under the lock: results by position, texts to embed and new
+    conflicts (embedded and settled after the lock). One per call: a plain class builds
+    in half the time of a dataclass with default factories."""
+
+    __slots__ = ("embed", "escalations", "results")
+
+    def __init__(self, results: list[Result]) -> None:
+        self.results = results
+        self.embed: list[_EmbedJob] = []
+        self.escalations: list[Escalation] = []
 
 
 @dataclass(frozen=True, slots=True)
