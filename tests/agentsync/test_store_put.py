@@ -547,3 +547,47 @@ def test_async_durable_appends_stay_off_the_event_loop(factory: StoreFactory, fa
     assert [key for key, _ in log.appends] == ["a", "a", "b"]
     assert all(thread != loop_thread for _, thread in log.appends[:2])
     assert log.appends[2][1] == threading.get_ident()
+
+
+def test_put_checks_shared_with_batch_keep_their_messages(factory: StoreFactory) -> None:
+    """`_check_put` serves both paths: pin what it says, through batch and through put."""
+    store = factory()
+    big = {"v": "x" * (MAX_VALUE_BYTES + 1)}
+    ctx = "put(('ctx',), 'k'): "
+    cases: list[tuple[Any, Any, Any, type[Exception], str]] = [
+        (
+            "k",
+            42,
+            None,
+            TypeError,
+            f"{ctx}value must be a dict of JSON (or None to delete), got int",
+        ),
+        (
+            "k",
+            "text",
+            None,
+            ValueError,
+            f"{ctx}value must be a dict of JSON (or None to delete), got str",
+        ),
+        ("k", {"v": 1}, "5", TypeError, "ttl must be minutes (a number) or None, got '5'"),
+        # the compact JSON {"v":"x..."} is 8 bytes more than the text
+        ("k", big, None, ValueError, f"{ctx}value is {MAX_VALUE_BYTES + 9:,} bytes as JSON, over"),
+    ]
+    for key, value, ttl, kind, message in cases:
+        op = PutOp(NS, key, value, ttl=ttl)
+        for call in (
+            lambda op=op: store.batch([op]),
+            lambda op=op: asyncio.run(store.abatch([op])),
+            lambda op=op: store.put(NS, op.key, op.value, ttl=op.ttl),
+            lambda op=op: asyncio.run(store.aput(NS, op.key, op.value, ttl=op.ttl)),
+        ):
+            with pytest.raises(kind) as caught:
+                call()
+            assert str(caught.value).startswith(message), str(caught.value)[:200]
+    # a key that is not a str: batch refuses it; put makes it a str first (as BaseStore)
+    with pytest.raises(TypeError) as caught:
+        store.batch([PutOp(NS, 7, {"v": 1})])  # type: ignore[arg-type]
+    assert str(caught.value) == "key must be str, got int 7"
+    assert store.stats()["puts"] == 0
+    store.put(NS, 7, {"v": 1})  # type: ignore[arg-type]
+    assert store.get(NS, "7").value == {"v": 1}
