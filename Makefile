@@ -11,7 +11,8 @@ SOURCES := $(wildcard src/agentsync/*.py) tools/mypyc_build.py
 PURE_TESTS := tests/agentsync/test_accel.py tests/agentsync/test_core.py \
 	tests/agentsync/test_core_properties.py tests/agentsync/test_core_text.py \
 	tests/agentsync/test_core_legacy.py \
-	tests/agentsync/test_store.py tests/agentsync/test_store_graph.py
+	tests/agentsync/test_store.py tests/agentsync/test_store_graph.py \
+	tests/agentsync/test_store_put.py
 
 .PHONY: bench test lint setup clean compiled
 
