@@ -950,13 +950,19 @@ class Core:
             return
         grave = state.graveyard.setdefault(entry.path, [])
         grave.append(entry)
-        if len(grave) > 8:
-            # the oldest view a live turn may still write from (asked only here: walking
-            # the weak set of turns on every write cost a microsecond)
+        size = len(grave)
+        # trimmed every 8 deaths, and once full every 16 past the cap: a dead entry kept
+        # longer only costs memory (views filter it), a trim per death cost a graph
+        # node's writes several microseconds each while its superstep's view stays open
+        if (size <= _GRAVEYARD_CAP and size % 8 == 1 and size > 8) or (size > _GRAVEYARD_CAP + 16):
+            # the oldest view of this key a live turn may still write from
+            ident = (state.namespace, state.key)
             live = [t for ref in list(self._turns) if (t := ref()) is not None]
-            horizon = min((t.epoch for t in live), default=epoch)
-            grave[:] = [e for e in grave if e.died is not None and e.died > horizon]
-            del grave[:-_GRAVEYARD_CAP]
+            horizon = min((max(t.epoch, t.read_epochs.get(ident, -1)) for t in live), default=epoch)
+            # a grave is in order of death (epochs only grow): what every live view has
+            # seen die is a prefix, and so is what goes past the cap
+            seen_dead = bisect.bisect_right(grave, horizon, key=_died_of)
+            del grave[: max(seen_dead, len(grave) - _GRAVEYARD_CAP)]
 
     def _visibility(self, turn: Turn | None, namespace: Namespace, key: str) -> Visible:
         if turn is None:
@@ -1102,6 +1108,10 @@ class Core:
         state.changed_epoch = epoch
         if turn is not None:
             turn.own_ops.add(op)
+            if visible is _alive:
+                # it had seen all of the key, so it has seen the key as its write left it:
+                # its next write sees everything too, unless another change lands first
+                turn.read_epochs[(state.namespace, state.key)] = epoch
         self._counts[_COUNTER_OF[action]] += 1
         if visible is _alive and self._refresh_written(state, ops, merged):
             new = []
@@ -1519,6 +1529,7 @@ def _names_text(name: str) -> bool:
 
 
 _stamp_of: Final = operator.attrgetter("stamp")
+_died_of: Final = operator.attrgetter("died")
 
 
 def _bucket(state: _KeyState, entry: _Entry) -> dict[FieldPath, dict[str, _Entry]]:
