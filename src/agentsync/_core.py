@@ -127,6 +127,10 @@ _VERSION_DECODER: Final = msgspec.msgpack.Decoder(
     ]
 )
 _GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
+# the highest seq a write record carries: a writer after a record at the cap stays there
+# (readable everywhere; among such records the op decides), so a forged record of the
+# highest seq cannot make later writes unreadable
+_SEQ_MAX: Final = 2**63 - 1
 _SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
 _TEXT_SNAPSHOTS: Final = 16
 _NEVER: Final = 2**62  # an epoch no turn reaches
@@ -855,14 +859,15 @@ class Core:
                 current.update(entries)
         raw: dict[str, Any] = entries_map.get_value()
         if "meta" in raw:
-            # the timestamps of the layouts before, until a record carries some
-            old_meta = raw.pop("meta")
+            # the timestamps of the layouts before, until a record carries some (checked
+            # either way: what is reported unreadable depends on the data alone)
+            try:
+                old_meta: tuple[float, float] | None = _read_meta(raw.pop("meta"))
+            except CorruptUpdateError as exc:
+                old_meta = None  # as a replica that never read the earlier ones
+                self._unreadable(state, "meta", "timestamps", exc)
             if rank is None:
-                try:
-                    meta = _read_meta(old_meta)
-                except CorruptUpdateError as exc:
-                    meta = None  # as a replica that never read the earlier ones
-                    self._unreadable(state, "meta", "timestamps", exc)
+                meta = old_meta
         legacy_new: list[str] = []
         for eid, payload in raw.items():
             if eid in current or eid in state.skipped:
@@ -1075,7 +1080,8 @@ class Core:
         fields = sorted(dotted(p) for p in ops.changed_fields if p) or (
             [dotted(root)] if root else []
         )
-        rank = (1 if state.meta_rank is None else state.meta_rank[0] + 1, self._peer, counter)
+        seq = 1 if state.meta_rank is None else min(state.meta_rank[0] + 1, _SEQ_MAX)
+        rank = (seq, self._peer, counter)
         record = _pack([agent, action, now, fields, ops.entry_log, ops.kills, created, rank[0]])
         # the first change to Loro: everything that could fail ran before it (planning,
         # encoding), so a write that raises leaves no uncommitted op for the next commit
@@ -1101,8 +1107,8 @@ class Core:
         merged: dict[FieldPath, str] = {}  # the texts as they read now
         for path, (frontiers, text) in ops.text_paths.items():
             merged[path] = self._touch_text(state, path, op=op, frontiers=frontiers, text=text)
-        state.meta = (created, now)
-        state.meta_rank = rank
+        if state.meta_rank is None or rank > state.meta_rank:  # (not so only at _SEQ_MAX)
+            state.meta, state.meta_rank = (created, now), rank
         state.history_ops.add(op)
         state.value_valid = False
         state.changed_epoch = epoch
@@ -1594,7 +1600,7 @@ def _read_record(
     stamp: tuple[int, float, float] | None = None
     if len(record) >= 8:
         created, seq = record[6], record[7]
-        if not _is_time(created) or type(seq) is not int or not 0 < seq < 2**63:
+        if not _is_time(created) or type(seq) is not int or not 0 < seq <= _SEQ_MAX:
             raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
         stamp = (seq, float(created), float(timestamp))
     own = _SEP + op
@@ -1630,11 +1636,25 @@ def _record_entries(
 
 
 def _is_op(op: object) -> bool:
-    """An op id: `peer:counter`, decimal digits."""
+    """An op id as writers make it: `peer:counter` in canonical decimal (no leading zeros;
+    a peer below 2**64, a counter below 2**31, as in Loro). Only one spelling per op, so
+    two records never rank alike, and never a number too long for int()."""
     if type(op) is not str or not op.isascii():
         return False
     peer, sep, counter = op.partition(":")
-    return bool(sep) and peer.isdigit() and counter.isdigit()
+    return bool(sep) and _is_decimal(peer, _PEER_BOUND) and _is_decimal(counter, _COUNTER_BOUND)
+
+
+_PEER_BOUND: Final = 2**64
+_COUNTER_BOUND: Final = 2**31
+
+
+def _is_decimal(digits: str, bound: int) -> bool:
+    """`digits` is a number below `bound` as str(int) writes it."""
+    if not digits.isdigit() or (digits[0] == "0" and len(digits) > 1):
+        return False
+    width = len(str(bound))  # (a bound is a power of two: never a power of ten)
+    return len(digits) < width or (len(digits) == width and int(digits) < bound)
 
 
 def _is_time(x: object) -> bool:

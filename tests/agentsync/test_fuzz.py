@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -315,3 +316,95 @@ def test_a_record_stored_as_another_type_than_text_is_skipped(stored: object) ->
     assert [r.op_id for r in reader.history(("ns",), "k")] == ["1:0"]
     other = reader.get(("ns",), "other")
     assert other is not None and other.value == {"z": 1}
+
+
+def _forged_record(base: Core, op: str, record: list[Any], *, peer: int = 900) -> bytes:
+    """A well-formed update from a peer that stores `record` under history key `op` of
+    base's key `k`."""
+    import loro
+
+    forger = loro.LoroDoc()
+    forger.peer_id = peer
+    forger.import_(base.export_updates())
+    forger.get_map(f"h:{base._kid(('ns',), 'k')}").insert(op, json.dumps(record))
+    forger.commit()
+    return bytes(forger.export(loro.ExportMode.Updates(loro.VersionVector())))
+
+
+def test_a_forged_record_of_the_highest_seq_leaves_later_writes_readable() -> None:
+    """The key's timestamps go to the record of the highest seq; writers never go past
+    the highest a reader accepts, so a forged record there pins the timestamps (peers are
+    not authenticated) but honest writes stay readable on every replica, reopened too."""
+    a, b = Core(peer_id=1), Core(peer_id=2)
+    a.put(("ns",), "k", {"x": 1}, agent="alice", turn=None, now=1.0)
+    b.import_updates(a.export_updates())
+    forged = _forged_record(a, "999:0", ["mallory", "put", 2.0, [], [], [], 2.0, 2**63 - 1])
+    a.import_updates(forged)
+    b.import_updates(forged)
+    a.put(("ns",), "k", {"x": 2}, agent="alice", turn=None, now=3.0)
+    b.import_updates(a.export_updates(b.version()))
+    reopened = Core(peer_id=3)
+    reopened.import_updates(a.export_snapshot())
+    got = [(c.get(("ns",), "k"), c.stats()["unreadable_records"]) for c in (a, b, reopened)]
+    for stored, unreadable in got:
+        assert stored is not None and unreadable == 0
+        assert (stored.value, stored.created_at, stored.updated_at) == ({"x": 2}, 2.0, 2.0)
+
+
+@pytest.mark.parametrize("op", ["0999:0", "999:00", "1" * 5000 + ":0", "18446744073709551616:0"])
+def test_a_record_under_an_op_id_no_writer_makes_is_skipped(op: str) -> None:
+    """Op ids are canonical decimal (as writers make them): one spelling per op, so no
+    two records rank alike, and no number int() refuses; anything else is unreadable."""
+    base = Core(peer_id=1)
+    base.put(("ns",), "k", {"x": 1}, agent="alice", turn=None, now=1.0)
+    genuine = _forged_record(base, "999:0", ["mallory", "put", 111.0, [], [], [], 100.0, 5])
+    other = _forged_record(base, op, ["mallory", "put", 222.0, [], [], [], 200.0, 5], peer=901)
+    seen = set()
+    for order in ([genuine, other], [other, genuine]):
+        reader = Core(peer_id=2)
+        reader.import_updates(base.export_updates())
+        reader.get(("ns",), "k")
+        for blob in order:
+            reader.import_updates(blob)
+        stored = reader.get(("ns",), "k")
+        assert stored is not None and stored.value == {"x": 1}
+        assert reader.stats()["unreadable_records"] == 1
+        seen.add((stored.created_at, stored.updated_at))
+        # the key keeps taking honest writes
+        writer = Core(peer_id=3)
+        writer.import_updates(base.export_updates())
+        writer.put(("ns",), "k", {"x": 2}, agent="alice", turn=None, now=5.0)
+        reader.import_updates(writer.export_updates(reader.version()))
+        later = reader.get(("ns",), "k")
+        assert later is not None and later.value == {"x": 2}
+    assert seen == {(100.0, 111.0)}
+
+
+def test_unreadable_old_timestamps_are_reported_whatever_the_order() -> None:
+    """An old layout's timestamps entry that does not parse is reported by every replica
+    that holds it, whether or not a record with timestamps arrived first."""
+    import loro
+
+    ns = ("team",)
+    schema: Any = {ns: {"count": "counter", "steps": "list"}}  # the fixture's
+    fixture = (Path(__file__).parent / "data" / "records_layout.loro").read_bytes()
+    writer = Core(peer_id=5, schema=schema)
+    writer.import_updates(fixture)
+    forger = loro.LoroDoc()
+    forger.peer_id = 900
+    forger.import_(fixture)
+    forger.get_map(f"k:{writer._kid(ns, 'plan')}").insert("meta", json.dumps(["x", 10**400]))
+    forger.commit()
+    bad_meta = bytes(forger.export(loro.ExportMode.Updates(loro.VersionVector())))
+    writer.put(ns, "plan", {"status": "done"}, agent="w", turn=None, now=50.0)
+    write = writer.export_updates()
+    results = []
+    for first, second in ((bad_meta, write), (write, bad_meta)):
+        reader = Core(peer_id=2, schema=schema)
+        reader.import_updates(first)
+        reader.get(ns, "plan")
+        reader.import_updates(second)
+        stored = reader.get(ns, "plan")
+        assert stored is not None
+        results.append((stored.created_at, stored.updated_at, reader.stats()["unreadable_records"]))
+    assert results[0] == results[1] == (1.0, 50.0, 1)
