@@ -126,7 +126,9 @@ _VERSION_DECODER: Final = msgspec.msgpack.Decoder(
         ]
     ]
 )
-_GRAVEYARD_CAP: Final = 256  # dead entries kept per path for writers with older views
+# a grave (dead entries of one path) is trimmed every 8 deaths up to this size, then
+# each time its size doubles: trims are what every live view has seen die, never more
+_GRAVE_BATCHES_UP_TO: Final = 256
 # the highest seq a write record carries: a writer after a record at the cap stays there
 # (readable everywhere; among such records the op decides), so a forged record of the
 # highest seq cannot make later writes unreadable
@@ -248,8 +250,9 @@ class _Entry:
 class _TextTrack:
     name: str
     handle: Any  # the text in Loro, looked up once (as a key's maps are)
-    # (epoch, op, frontiers, text) after each change: the base for an older view
-    snapshots: list[tuple[int, str, Any, str]] = field(default_factory=list)
+    # (epoch, op, frontiers, text, made) after each change: the base for an older view;
+    # `made` is the epoch it was recorded at (an own-view snapshot's epoch is _NEVER)
+    snapshots: list[tuple[int, str, Any, str, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
@@ -956,18 +959,19 @@ class Core:
         grave = state.graveyard.setdefault(entry.path, [])
         grave.append(entry)
         size = len(grave)
-        # trimmed every 8 deaths, and once full every 16 past the cap: a dead entry kept
-        # longer only costs memory (views filter it), a trim per death cost a graph
-        # node's writes several microseconds each while its superstep's view stays open
-        if (size <= _GRAVEYARD_CAP and size % 8 == 1 and size > 8) or (size > _GRAVEYARD_CAP + 16):
+        # Trimmed in batches: a dead entry kept longer only costs memory (views filter
+        # it); a trim per death cost a graph node's writes microseconds each while its
+        # superstep's base view stays open. Never below what a live view may still see:
+        # a view missing a dead element or increment would add it again (no size cap:
+        # one delete of a key can bury thousands of entries of one path).
+        if size > 8 and (size % 8 == 1 if size <= _GRAVE_BATCHES_UP_TO else size & (size - 1) == 0):
             # the oldest view of this key a live turn may still write from
             ident = (state.namespace, state.key)
             live = [t for ref in list(self._turns) if (t := ref()) is not None]
             horizon = min((max(t.epoch, t.read_epochs.get(ident, -1)) for t in live), default=epoch)
             # a grave is in order of death (epochs only grow): what every live view has
-            # seen die is a prefix, and so is what goes past the cap
-            seen_dead = bisect.bisect_right(grave, horizon, key=_died_of)
-            del grave[: max(seen_dead, len(grave) - _GRAVEYARD_CAP)]
+            # seen die is a prefix
+            del grave[: bisect.bisect_right(grave, horizon, key=_died_of)]
 
     def _visibility(self, turn: Turn | None, namespace: Namespace, key: str) -> Visible:
         if turn is None:
@@ -1177,11 +1181,13 @@ class Core:
         # what every writer that looks from now on sees: the merged text
         believed_here = frontiers is None and text == merged  # its writer saw it all
         owner = op or "" if believed_here else ""
-        track.snapshots.append((self._epoch, owner, self._doc.oplog_frontiers, merged))
+        epoch = self._epoch
+        track.snapshots.append((epoch, owner, self._doc.oplog_frontiers, merged, epoch))
         if frontiers is not None and text is not None:
             # what this op's own writer believes (its edit on its older base): for that
-            # writer only, so it is never visible by epoch
-            track.snapshots.append((_NEVER, op or "", frontiers, text))
+            # writer only, so it is never visible by epoch, and only until that writer
+            # has seen the merged text recorded with it
+            track.snapshots.append((_NEVER, op or "", frontiers, text, epoch))
         del track.snapshots[:-_TEXT_SNAPSHOTS]
         return merged
 
@@ -1208,13 +1214,17 @@ class Core:
             return None
         probe = _Entry("", (), "", "", "t", None)
         for i in range(len(snapshots) - 1, -1, -1):
-            epoch, op, frontiers, text = snapshots[i]
+            epoch, op, frontiers, text, made = snapshots[i]
+            if epoch == _NEVER:
+                probe.born, probe.op = made, ""
+                if visible(probe):
+                    continue  # its writer has read the merged text since: that is its base
             probe.born, probe.op = epoch, op
             if visible(probe):
                 if i == len(snapshots) - 1 and text == current:
                     return None
                 return frontiers, text
-        for epoch, _, frontiers, text in snapshots:  # older than what we kept: the oldest
+        for epoch, _, frontiers, text, _ in snapshots:  # older than what we kept: the oldest
             if epoch != _NEVER:
                 return frontiers, text
         return None

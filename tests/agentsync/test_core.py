@@ -332,18 +332,15 @@ def test_a_turn_that_wrote_a_key_sees_it_whole_until_another_change_lands() -> N
 
 def test_an_open_turn_keeps_what_it_may_still_write_against_and_no_more() -> None:
     """Superseded entries are kept while a live turn's view of their key is older than
-    their death (up to a cap), trimmed in batches; a turn that has read the key since
-    holds nothing back."""
-    from agentsync._core import _GRAVEYARD_CAP
-
+    their death, trimmed in batches; a turn that has read the key since holds nothing
+    back."""
     a = Core(peer_id=1)
     put(a, {"s": "s0"})
     stale, writer = a.begin_turn(), a.begin_turn()
     for i in range(1, 400):
         put(a, {"s": f"s{i}"}, agent="w", turn=writer)
     state = a._keys[a._kid(NS, "k")]
-    kept = len(state.graveyard[("s",)])
-    assert _GRAVEYARD_CAP <= kept <= _GRAVEYARD_CAP + 16
+    assert len(state.graveyard[("s",)]) == 399  # every one died after the stale view
     put(a, {"s": "late"}, agent="stale", turn=stale)  # it saw only s0: a conflict
     (esc,) = a.escalations()
     assert {(c.agent_id, c.value) for c in esc.contenders} == {("w", "s399"), ("stale", "late")}
@@ -359,6 +356,26 @@ def test_an_open_turn_keeps_what_it_may_still_write_against_and_no_more() -> Non
     # kept: the 49 entries that died since its last read (plus at most a trim batch), not
     # the 199 it would need had it never read the key again
     assert 49 <= len(b._keys[b._kid(NS, "k")].graveyard[("s",)]) <= 49 + 8
+
+
+def test_a_stale_turn_never_re_adds_what_a_big_concurrent_delete_removed() -> None:
+    """One delete can bury thousands of entries of one field (a counter's increments, a
+    set's elements); a turn that began before it must still see every one of them dead,
+    or its next write would count or add them again (review: 35 of 300 came back)."""
+    a = Core(peer_id=1, schema={NS: {"n": "counter"}})
+    for i in range(300):
+        a.put(NS, "k", {"n": i + 1}, agent="inc", turn=None, now=1.0)
+    turn = a.begin_turn()  # has seen n = 300
+    a.delete(NS, "k", agent="del", turn=None, now=1.0)  # concurrent with the turn
+    a.put(NS, "k", {"n": 301}, agent="t", turn=turn, now=1.0)  # its +1
+    assert value(a) == {"n": 1}
+    b = Core(peer_id=2)
+    tags = [f"e{i}" for i in range(600)]
+    b.put(NS, "k", {"tags": tags}, agent="w", turn=None, now=1.0)
+    turn = b.begin_turn()
+    b.delete(NS, "k", agent="del", turn=None, now=1.0)
+    b.put(NS, "k", {"tags": tags, "s": "x"}, agent="t", turn=turn, now=1.0)  # adds only s
+    assert value(b) == {"s": "x"}
 
 
 # -- bad input ---------------------------------------------------------------------------
@@ -656,6 +673,34 @@ def test_a_writers_own_text_view_does_not_leak_into_later_turns() -> None:
     sync(a, b)
     put(b, {**seen, "n": 2}, agent="bob", turn=t2)  # text unchanged: must stay as it is
     assert value(b)["findings"] == "zero one two three "
+
+
+def test_a_writer_that_read_the_merged_text_edits_from_what_it_read() -> None:
+    """After a concurrent edit its writer believes its own version; once it has read the
+    merged text, that is its base (review: text it had read was inserted again, and text
+    removed by a later delete came back when it wrote another field)."""
+    schema: Any = {NS: {"notes": "text"}}
+    a = Core(peer_id=1, schema=schema)
+    put(a, {"notes": "A"}, agent="x")
+    turn = a.begin_turn()
+    put(a, {"notes": "AB"}, agent="x")  # unseen by the turn
+    put(a, {"notes": "AX"}, agent="t", turn=turn)  # concurrent: merged "ABX"
+    a.note_read(turn, NS, "k")
+    seen = value(a)
+    assert seen == {"notes": "ABX"}
+    put(a, {**seen, "s": "z"}, agent="x")  # lands after the turn's read
+    put(a, {**seen, "notes": "ABXY"}, agent="t", turn=turn)
+    assert value(a) == {"notes": "ABXY", "s": "z"}
+    b = Core(peer_id=2, schema=schema)
+    put(b, {"notes": "A"}, agent="x")
+    turn = b.begin_turn()
+    put(b, {"notes": "AB"}, agent="x")
+    put(b, {"notes": "AX"}, agent="t", turn=turn)
+    b.note_read(turn, NS, "k")
+    seen = value(b)
+    b.delete(NS, "k", agent="x", turn=None, now=1.0)  # after the read, unseen
+    put(b, {**seen, "s": "new"}, agent="t", turn=turn)  # leaves the text as it read it
+    assert value(b) == {"s": "new"}
 
 
 def test_op_ids_stay_unique_after_a_write_that_changed_nothing() -> None:

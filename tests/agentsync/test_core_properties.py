@@ -8,6 +8,7 @@ from that alone what the merged value must be and which register conflicts must 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,6 +255,24 @@ def test_concurrent_turns_on_one_replica_match_ground_truth(
     _run(n, steps, data, ACTIONS + TURN_ACTIONS * 2)
 
 
+READ_ACTIONS = ("read", "read", "fork", "fork")
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(n=st.integers(1, 3), steps=st.integers(5, 60), data=st.data())
+def test_turns_that_read_and_fork_match_ground_truth(
+    n: int, steps: int, data: st.DataObject
+) -> None:
+    """Parallel writers that also read keys mid-turn (a read counts as seen) and fork
+    (a task's turn starts from its superstep's view, as TaskTurns makes them). Found a
+    writer's own text belief outliving its read of the merged text (text inserted twice)."""
+    _run(n, steps, data, ACTIONS + TURN_ACTIONS * 2 + READ_ACTIONS * 2)
+
+
 def _run(n: int, steps: int, data: st.DataObject, actions: tuple[str, ...]) -> None:
     world = World([Core(peer_id=i + 1, schema=SCHEMA) for i in range(n)], [set() for _ in range(n)])
     for _ in range(steps):
@@ -268,6 +287,10 @@ def _run(n: int, steps: int, data: st.DataObject, actions: tuple[str, ...]) -> N
             to = data.draw(st.sampled_from([x for x in range(n) if x != r]))
             since = world.replicas[to].version() if data.draw(st.booleans()) else None
             world.queue.append((to, world.replicas[r].export_updates(since)))
+        elif action == "read":
+            _read(world, r, data)
+        elif action == "fork":
+            _fork(world, r, data)
         elif action == "deliver":
             if world.queue:
                 i = data.draw(st.integers(0, len(world.queue) - 1))
@@ -295,3 +318,31 @@ def _run(n: int, steps: int, data: st.DataObject, actions: tuple[str, ...]) -> N
     for known in world.known:
         assert all_ops <= known  # import_updates reported every write it applied
     _check_ground_truth(world)
+
+
+def _read(world: World, r: int, data: st.DataObject) -> None:
+    """A writer reads a key: it has now seen everything its replica holds of it."""
+    mine = [w for w in world.writers if w.replica == r]
+    if not mine:
+        return
+    writer = data.draw(st.sampled_from(mine))
+    key = data.draw(st.sampled_from(KEYS))
+    core = world.replicas[r]
+    core.note_read(writer.turn, NS, key)
+    stored = core.get(NS, key)
+    writer.snapshot[key] = dict(stored.value) if stored else {}
+    writer.past |= {o.op_id for o in world.ops if o.key == key and o.op_id in world.known[r]}
+
+
+def _fork(world: World, r: int, data: st.DataObject) -> None:
+    """A new writer that starts from another's view (TaskTurns._fork)."""
+    mine = [w for w in world.writers if w.replica == r]
+    if not mine:
+        return
+    parent = data.draw(st.sampled_from(mine))
+    turn = world.replicas[r].begin_turn()
+    turn.epoch = parent.turn.epoch
+    turn.own_ops = set(parent.turn.own_ops)
+    turn.read_epochs = dict(parent.turn.read_epochs)
+    snapshot = {key: copy.deepcopy(value) for key, value in parent.snapshot.items()}
+    world.writers.append(Writer(r, turn, set(parent.past), snapshot))
