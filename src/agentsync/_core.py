@@ -954,7 +954,9 @@ class Core:
         if not self._turns:
             # the graveyard serves writers whose view is older than the entry's death;
             # with no live turn there are none, and any turn that begins later has seen
-            # the death (the trim below would drop the entry at once)
+            # the death: what the key kept for turns that have ended goes too
+            if state.graveyard:
+                state.graveyard.clear()
             return
         grave = state.graveyard.setdefault(entry.path, [])
         grave.append(entry)

@@ -344,6 +344,10 @@ def test_an_open_turn_keeps_what_it_may_still_write_against_and_no_more() -> Non
     put(a, {"s": "late"}, agent="stale", turn=stale)  # it saw only s0: a conflict
     (esc,) = a.escalations()
     assert {(c.agent_id, c.value) for c in esc.contenders} == {("w", "s399"), ("stale", "late")}
+    # once no turn is open, the next write of the key lets go of what they needed
+    del stale, writer
+    put(a, {"s": "after"}, agent="w")
+    assert state.graveyard == {}
     # once the old turn has read the key, its view no longer holds dead entries back
     b = Core(peer_id=2)
     put(b, {"s": "s0"})
