@@ -405,10 +405,6 @@ class _StoreBase(BaseStore):
         self._defer_persist = False  # inside a multi-put batch: one append at the end
         self._woken = False
         self._closed = False
-        # put/aput/delete skip planning a batch unless a subclass overrides batch/abatch
-        cls = type(self)
-        self._batch_overridden = cls.batch is not _StoreBase.batch
-        self._abatch_overridden = cls.abatch is not _StoreBase.abatch
         if path is not None or dsn is not None:
             from ._persistence import open_log
 
@@ -452,8 +448,8 @@ class _StoreBase(BaseStore):
 
     # A put or delete is a batch of one PutOp. These overrides check and build it as
     # BaseStore does, then apply it without planning a batch (the hot write path); the
-    # result is the same as `batch([op])`. A subclass that overrides `batch`/`abatch`
-    # still gets every write through it.
+    # result is the same as `batch([op])`. A `batch`/`abatch` replaced by a subclass or
+    # patched onto the class or the store still gets every write, as BaseStore's do.
 
     def put(
         self,
@@ -512,15 +508,15 @@ class _StoreBase(BaseStore):
 
     def _write_one(self, op: PutOp) -> None:
         """`batch([op])` for one PutOp, without planning a batch."""
-        if self._batch_overridden:
-            self.batch([op])
+        if type(self).batch is not _StoreBase.batch or "batch" in self.__dict__:
+            self.batch([op])  # replaced (a subclass, a patch): BaseStore.put goes through it
             return
         _check_put(op)
         self._finish(self._apply_put(op, graph_task(), current_frame(self._token)))
 
     async def _awrite_one(self, op: PutOp) -> None:
         """`abatch([op])` for one PutOp, without planning a batch."""
-        if self._abatch_overridden:
+        if type(self).abatch is not _StoreBase.abatch or "abatch" in self.__dict__:
             await self.abatch([op])
             return
         _check_put(op)

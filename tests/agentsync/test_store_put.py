@@ -488,6 +488,31 @@ def test_a_subclass_that_overrides_batch_still_sees_every_write(factory: StoreFa
     assert store.search(NS) == []
 
 
+def test_a_batch_patched_onto_the_store_or_its_class_still_sees_every_write(
+    factory: StoreFactory,
+) -> None:
+    """Tests and tracing wrap `batch` on a live store (mock.patch.object): put and delete
+    go through it, as BaseStore's do."""
+    from unittest import mock
+
+    store = factory()
+    calls: list[list[Any]] = []
+    real = store.batch
+
+    def spy(ops: Any) -> Any:
+        calls.append(list(ops))
+        return real(calls[-1])
+
+    with mock.patch.object(store, "batch", spy):
+        store.put(NS, "k", {"v": 1})
+        store.delete(NS, "k")
+    with mock.patch.object(type(store), "batch", lambda self, ops: spy(ops)):
+        store.put(NS, "k", {"v": 2})
+    assert [op.value for ops in calls for op in ops] == [{"v": 1}, None, {"v": 2}]
+    item = store.get(NS, "k")
+    assert item is not None and item.value == {"v": 2}
+
+
 def test_put_keeps_basestore_signature_defaults() -> None:
     import inspect
 
