@@ -105,20 +105,20 @@ def graph_task() -> GraphTask | None:
     step = metadata.get("langgraph_step")
     cmap = configurable.get(_CHECKPOINT_MAP)
     send = configurable.get(_SEND)
-    return GraphTask(
-        key=key,
-        node=node,
-        step=step if isinstance(step, int) else -1,
-        checkpoint_map=cmap if type(cmap) is dict or isinstance(cmap, Mapping) else {},
-        anchor=getattr(send, "__self__", None),
-        run=_run_identity(configurable),
+    return GraphTask(  # positional: a NamedTuple built from keywords costs more
+        key,
+        node,
+        step if isinstance(step, int) else -1,
+        cmap if type(cmap) is dict or isinstance(cmap, Mapping) else {},
+        getattr(send, "__self__", None),
+        _run_identity(configurable),
     )
 
 
 def _run_identity(configurable: Mapping[str, Any]) -> int | None:
     """id() of the Pregel loop (kept alive by the task's config while the task lives)."""
     keywords = getattr(configurable.get(_CALL), "keywords", None)
-    if isinstance(keywords, Mapping):
+    if type(keywords) is dict or isinstance(keywords, Mapping):  # (the ABC check is slow)
         loop = getattr(keywords.get("schedule_task"), "__self__", None)
         if loop is not None:
             return id(loop)
