@@ -449,7 +449,9 @@ class _StoreBase(BaseStore):
     # A put or delete is a batch of one PutOp. These overrides check and build it as
     # BaseStore does, then apply it without planning a batch (the hot write path); the
     # result is the same as `batch([op])`. A `batch`/`abatch` replaced by a subclass or
-    # patched onto the class or the store still gets every write, as BaseStore's do.
+    # patched onto the class or the store still gets every write, as BaseStore's do
+    # (asked through the bound method: reading the store's `__dict__` would make every
+    # attribute access on it slower from then on, CPython 3.11's inline values).
 
     def put(
         self,
@@ -508,7 +510,7 @@ class _StoreBase(BaseStore):
 
     def _write_one(self, op: PutOp) -> None:
         """`batch([op])` for one PutOp, without planning a batch."""
-        if type(self).batch is not _StoreBase.batch or "batch" in self.__dict__:
+        if getattr(self.batch, "__func__", None) is not _StoreBase.batch:
             self.batch([op])  # replaced (a subclass, a patch): BaseStore.put goes through it
             return
         _check_put(op)
@@ -516,7 +518,7 @@ class _StoreBase(BaseStore):
 
     async def _awrite_one(self, op: PutOp) -> None:
         """`abatch([op])` for one PutOp, without planning a batch."""
-        if type(self).abatch is not _StoreBase.abatch or "abatch" in self.__dict__:
+        if getattr(self.abatch, "__func__", None) is not _StoreBase.abatch:
             await self.abatch([op])
             return
         _check_put(op)
