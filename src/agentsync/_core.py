@@ -1657,16 +1657,16 @@ def _is_op(op: object) -> bool:
     return bool(sep) and _is_decimal(peer, _PEER_BOUND) and _is_decimal(counter, _COUNTER_BOUND)
 
 
-_PEER_BOUND: Final = 2**64
-_COUNTER_BOUND: Final = 2**31
+_PEER_BOUND: Final = str(2**64)
+_COUNTER_BOUND: Final = str(2**31)
 
 
-def _is_decimal(digits: str, bound: int) -> bool:
-    """`digits` is a number below `bound` as str(int) writes it."""
+def _is_decimal(digits: str, bound: str) -> bool:
+    """`digits` is a number below `bound` (decimal text) as str(int) writes it: digit
+    strings of one length compare as their numbers do."""
     if not digits.isdigit() or (digits[0] == "0" and len(digits) > 1):
         return False
-    width = len(str(bound))  # (a bound is a power of two: never a power of ten)
-    return len(digits) < width or (len(digits) == width and int(digits) < bound)
+    return len(digits) < len(bound) or (len(digits) == len(bound) and digits < bound)
 
 
 def _is_time(x: object) -> bool:
