@@ -970,7 +970,7 @@ class Core:
             # the oldest view of this key a live turn may still write from
             ident = (state.namespace, state.key)
             live = [t for ref in list(self._turns) if (t := ref()) is not None]
-            horizon = min((max(t.epoch, t.read_epochs.get(ident, -1)) for t in live), default=epoch)
+            horizon = min((_view_epoch(t, ident) for t in live), default=epoch)
             # a grave is in order of death (epochs only grow): what every live view has
             # seen die is a prefix
             del grave[: bisect.bisect_right(grave, horizon, key=_died_of)]
@@ -978,7 +978,7 @@ class Core:
     def _visibility(self, turn: Turn | None, namespace: Namespace, key: str) -> Visible:
         if turn is None:
             return _alive
-        seen = max(turn.epoch, turn.read_epochs.get((namespace, key), -1))
+        seen = _view_epoch(turn, (namespace, key))
         state = self._keys.get(self._kid(namespace, key))
         if state is None or state.changed_epoch <= seen:
             return _alive  # nothing of this key changed since the writer looked
@@ -1453,6 +1453,12 @@ _ABSENT: Final = _Absent()
 _PRESENCE: Final = frozenset(_CODE_KIND)
 _TAG: Final = "*"  # kind code of a set/list element tag
 _DELTA: Final = "+"  # kind code of a counter increment
+
+
+def _view_epoch(turn: Turn, ident: tuple[Namespace, str]) -> int:
+    """The epoch up to which `turn` has seen the key: its start, or its last read of the
+    key (or its own write that saw all of it), whichever is later."""
+    return max(turn.epoch, turn.read_epochs.get(ident, -1))
 
 
 def _alive(entry: _Entry) -> bool:
