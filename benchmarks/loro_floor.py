@@ -16,15 +16,15 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import loro
 import structlog
+from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
-from store_bench import NS, value
+from store_bench import NS, per_call, value
 
 from agentsync import _accel
 from agentsync._store import SyncedStore
@@ -133,14 +133,11 @@ def _noop(*args: Any) -> None:
     return None
 
 
-def per_call(fn: Callable[[int], object], start: int, count: int) -> float:
-    gc.disable()
-    t0 = time.perf_counter()
-    for i in range(start, start + count):
-        fn(i)
-    elapsed = time.perf_counter() - t0
-    gc.enable()
-    return elapsed / count * 1e6
+def put_cost(store: BaseStore, history: int, window: int) -> float:
+    """Microseconds per put at `history` writes (store_bench's measure)."""
+    for i in range(history):
+        store.put(NS, "memory", value(i))
+    return per_call(lambda i: store.put(NS, "memory", value(i)), history, window)
 
 
 def main() -> None:
@@ -162,20 +159,8 @@ def main() -> None:
         store.put(NS, "memory", value(i))
     replayed, calls = replay_cost(book, core.peer_id, window)
 
-    plain = SyncedStore()  # the store's own put, without the recorder
-    for i in range(history):
-        plain.put(NS, "memory", value(i))
-    synced = statistics.median(
-        per_call(lambda i: plain.put(NS, "memory", value(i)), history + r * window, window)
-        for r in range(5)
-    )
-    mem = InMemoryStore()
-    for i in range(history):
-        mem.put(NS, "memory", value(i))
-    base = statistics.median(
-        per_call(lambda i: mem.put(NS, "memory", value(i)), history + r * window, window)
-        for r in range(5)
-    )
+    synced = put_cost(SyncedStore(), history, window)  # without the recorder
+    base = put_cost(InMemoryStore(), history, window)
     print(f"put at history {history}, {window}-put windows ({calls} Loro calls per put)")
     print(f"  SyncedStore.put            {synced:7.2f} us  {synced / base:5.1f}x InMemoryStore")
     print(f"  its Loro calls, replayed   {replayed:7.2f} us  {replayed / base:5.1f}x InMemoryStore")
