@@ -282,7 +282,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 console.print(f"    {note}")
     for line in crashed:
         console.print(f"[bold red]ERROR[/] {line}")
-    build = "compiled (mypyc)" if _accel.active() else "plain Python"
+    build = _accel.build_name()
     console.print(f"{len(results)} runs in {elapsed:.1f} s wall (agentsync build: {build})")
     if args.json:
         payload = {

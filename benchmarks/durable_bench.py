@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--size", type=int, default=100)
     args = parser.parse_args()
-    print(f"agentsync build: {'compiled (mypyc)' if _accel.active() else 'plain Python'}")
+    print(f"agentsync build: {_accel.build_name()}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
         memory = SyncedStore()

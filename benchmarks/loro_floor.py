@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=200)
     args = parser.parse_args()
-    print(f"agentsync build: {'compiled (mypyc)' if _accel.active() else 'plain Python'}")
+    print(f"agentsync build: {_accel.build_name()}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     history, window = args.history, args.window
 

@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=100_000, help="history size for reopen")
     parser.add_argument("--dsn", help="also measure a PostgreSQL log at this DSN")
     args = parser.parse_args()
-    print(f"agentsync build: {'compiled (mypyc)' if _accel.active() else 'plain Python'}")
+    print(f"agentsync build: {_accel.build_name()}")
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(30)  # warnings and up
     )

@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--keys", type=int, default=2_000)
     args = parser.parse_args()
-    print(f"agentsync build: {'compiled (mypyc)' if _accel.active() else 'plain Python'}")
+    print(f"agentsync build: {_accel.build_name()}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     stores: dict[str, Callable[[], BaseStore]] = {
         "InMemoryStore": InMemoryStore,

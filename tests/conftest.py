@@ -148,5 +148,5 @@ def postgres_dsn(postgres_server: PostgresServer) -> str:
 def pytest_report_header() -> str:
     from agentsync import _accel
 
-    build = "compiled (mypyc)" if _accel.active() else "plain Python"
+    build = _accel.build_name()
     return f"agentsync build: {build}"

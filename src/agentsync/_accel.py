@@ -111,3 +111,8 @@ def enable(package_path: list[str], package_name: str) -> bool:
 def active() -> bool:
     """Whether this process runs the compiled modules."""
     return bool(_enabled)
+
+
+def build_name() -> str:
+    """Which build runs, as benchmarks and the test header print it."""
+    return "compiled (mypyc)" if active() else "plain Python"
