@@ -116,3 +116,29 @@ class Agents:
     def close(self) -> None:
         for agent, ctx in self._contexts.items():
             ctx.run(self._blocks[agent].__exit__, None, None, None)
+
+
+class MemoryLog:
+    """A durable update log that keeps its appends in memory (none to load, none from
+    other replicas): subclass and override `append` to watch or fail appends."""
+
+    def __init__(self) -> None:
+        self.blobs: list[bytes] = []
+
+    def load(self) -> list[bytes]:
+        return []
+
+    def append(self, blob: bytes, *, namespace: Any, key: str, agent: str) -> None:
+        self.blobs.append(blob)
+
+    def maybe_compact(self, snapshot: Any) -> bool:
+        return False
+
+    def fetch_new(self) -> list[bytes]:
+        return []
+
+    def start_listener(self, wake: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

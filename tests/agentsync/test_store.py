@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 from langgraph.store.base import GetOp, PutOp, SearchOp, TTLConfig
-from store_support import SYNCED, Agents, FakeClock, StoreFactory
+from store_support import SYNCED, Agents, FakeClock, MemoryLog, StoreFactory
 
 from agentsync import CorruptUpdateError, Escalation, SchemaError
 from agentsync._store import SyncedStore
@@ -669,33 +669,18 @@ def test_replicas_sharing_a_postgres_log_converge(postgres_dsn: str) -> None:
         assert len(three.escalations()) == 1
 
 
-class FlakyLog:
+class FlakyLog(MemoryLog):
     """An update log whose next append fails once, like a disk or server hiccup."""
 
     def __init__(self) -> None:
-        self.blobs: list[bytes] = []
+        super().__init__()
         self.fail_next = False
-
-    def load(self) -> list[bytes]:
-        return []
 
     def append(self, blob: bytes, *, namespace: Any, key: str, agent: str) -> None:
         if self.fail_next:
             self.fail_next = False
             raise OSError("disk full")
-        self.blobs.append(blob)
-
-    def maybe_compact(self, snapshot: Any) -> bool:
-        return False
-
-    def fetch_new(self) -> list[bytes]:
-        return []
-
-    def start_listener(self, wake: Any) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
+        super().append(blob, namespace=namespace, key=key, agent=agent)
 
 
 def test_a_failed_append_is_carried_by_the_next_one(factory: StoreFactory) -> None:

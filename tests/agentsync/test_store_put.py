@@ -19,7 +19,7 @@ import pytest
 from langgraph.config import get_store
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import NOT_PROVIDED, BaseStore, PutOp
-from store_support import SYNCED, Agents, CharEmbeddings, FakeClock, StoreFactory
+from store_support import SYNCED, Agents, CharEmbeddings, FakeClock, MemoryLog, StoreFactory
 
 from agentsync import Escalation
 from agentsync._values import MAX_DEPTH, MAX_VALUE_BYTES
@@ -530,29 +530,15 @@ def test_put_keeps_basestore_signature_defaults() -> None:
     assert inspect.signature(SyncedStore.put).parameters["ttl"].default is NOT_PROVIDED
 
 
-class ThreadLog:
+class ThreadLog(MemoryLog):
     """A durable log that records which thread each append ran in."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.appends: list[tuple[str, int]] = []
-
-    def load(self) -> list[bytes]:
-        return []
 
     def append(self, blob: bytes, *, namespace: Any, key: str, agent: str) -> None:
         self.appends.append((key, threading.get_ident()))
-
-    def maybe_compact(self, snapshot: Any) -> bool:
-        return False
-
-    def fetch_new(self) -> list[bytes]:
-        return []
-
-    def start_listener(self, wake: Any) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
 
 @pytest.mark.parametrize("fast", [True, False])
