@@ -1088,7 +1088,7 @@ class Core:
         )
         seq = 1 if state.meta_rank is None else min(state.meta_rank[0] + 1, _SEQ_MAX)
         rank = (seq, self._peer, counter)
-        record = _pack([agent, action, now, fields, ops.entry_log, ops.kills, created, rank[0]])
+        record = _pack([agent, action, now, fields, ops.entry_log, ops.kills, created, seq])
         # the first change to Loro: everything that could fail ran before it (planning,
         # encoding), so a write that raises leaves no uncommitted op for the next commit
         ops.edit_texts()
