@@ -912,10 +912,10 @@ class _StoreBase(BaseStore):
         what other replicas appended, sweep expired items when due; the time and writer."""
         if self._closed:
             raise AgentSyncError("store is closed")
-        if self._woken:
-            self._pull_if_woken(outcome)
+        if self._woken and self._log is not None:
+            self._pull_into(outcome)
         now = self._clock()
-        if self._expiry:
+        if self._expiry:  # (something can expire)
             self._maybe_sweep(now, outcome)
         return now, self._writer(task, frame)
 
@@ -1105,8 +1105,7 @@ class _StoreBase(BaseStore):
             self._counts["anonymous_writes"] += 1
         for turn in writer.ancestors:
             turn.own_ops.add(result.op_id)
-        if before is not None:
-            self._persist(before, namespace, key, writer.agent)
+        self._persist(before, namespace, key, writer.agent)
         paths: IndexPaths | None = None
         if op.value is not None and op.index is not False and self.embeddings is not None:
             paths = self._index_paths if op.index is None else index_paths(op.index)
@@ -1211,23 +1210,24 @@ class _StoreBase(BaseStore):
         # Called by the log's listener thread: flag only, the next store call pulls.
         self._woken = True
 
-    def _pull_if_woken(self, outcome: _Outcome | None = None) -> None:
-        if self._woken and self._log is not None:
-            self._woken = False
-            for blob in self._log.fetch_new():
-                self._absorb(self._core.import_updates(blob), outcome)
+    def _pull_into(self, outcome: _Outcome) -> None:
+        """Import what other replicas appended to the shared log (under the lock)."""
+        assert self._log is not None
+        self._woken = False
+        for blob in self._log.fetch_new():
+            self._absorb(self._core.import_updates(blob), outcome)
 
     def _pull_locked(self) -> tuple[list[_EmbedJob], list[Escalation]]:
         outcome = _Outcome([])
         with self._lock:
             if self._log is not None:
-                self._woken = False
-                for blob in self._log.fetch_new():
-                    self._absorb(self._core.import_updates(blob), outcome)
+                self._pull_into(outcome)
         return outcome.embed, outcome.escalations
 
     def _maybe_sweep(self, now: float, outcome: _Outcome) -> None:
-        if not self.ttl_config or not self._expiry:
+        """Sweep expired items if the interval has passed (asked when something can
+        expire)."""
+        if not self.ttl_config:
             return
         interval = self.ttl_config.get("sweep_interval_minutes")
         if not interval or now - self._last_sweep < float(interval) * 60.0:
