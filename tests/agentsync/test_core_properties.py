@@ -231,21 +231,22 @@ ACTIONS = ("register", "set", "counter", "text", "delete", "send", "send", "deli
 TURN_ACTIONS = ("begin", "end", "register", "register", "set", "counter", "text", "delete")
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def _histories(examples: int) -> settings:
+    """Settings for the simulated-history tests: long, slow examples."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@_histories(200)
 @given(n=st.integers(2, 5), steps=st.integers(5, 40), data=st.data())
 def test_replicas_converge_to_ground_truth(n: int, steps: int, data: st.DataObject) -> None:
     _run(n, steps, data, ACTIONS)
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@_histories(200)
 @given(n=st.integers(1, 3), steps=st.integers(5, 40), data=st.data())
 def test_concurrent_turns_on_one_replica_match_ground_truth(
     n: int, steps: int, data: st.DataObject
@@ -258,11 +259,7 @@ def test_concurrent_turns_on_one_replica_match_ground_truth(
 READ_ACTIONS = ("read", "read", "fork", "fork")
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@_histories(300)
 @given(n=st.integers(1, 3), steps=st.integers(5, 60), data=st.data())
 def test_turns_that_read_and_fork_match_ground_truth(
     n: int, steps: int, data: st.DataObject
