@@ -16,21 +16,24 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import statistics
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import loro
 import structlog
-from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
-from store_bench import NS, per_call, value
+from store_bench import NS, value
 
 from agentsync import _accel
+from agentsync._context import ANONYMOUS
+from agentsync._core import Core
 from agentsync._store import SyncedStore
 
 # (handle, method or property name, args, kwargs, is a property)
 Call = tuple[int, str, tuple[Any, ...], dict[str, Any], bool]
+T = TypeVar("T")
 _LORO_TYPES = (loro.LoroDoc, loro.LoroMap, loro.LoroText)
 
 
@@ -82,8 +85,13 @@ class Book:
             self.writes[-1].append((handle, name, args, kwargs, prop))
 
 
-def replay_cost(book: Book, peer: int, window: int) -> tuple[float, int]:
-    """Microseconds per write of the last `window` writes' Loro calls, replayed alone."""
+Step = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def replay_windows(book: Book, peer: int, start: int, window: int) -> list[list[list[Step]]]:
+    """The recorded writes from `start` on, in windows of `window` writes, each write as
+    the Loro calls to replay (callable, args) on a fresh document that is first brought to
+    the state the store's was in before `start`."""
     doc = loro.LoroDoc()
     doc.peer_id = peer
     handles: list[Any] = []
@@ -94,8 +102,8 @@ def replay_cost(book: Book, peer: int, window: int) -> tuple[float, int]:
             parent, name, args = origin
             handles.append(getattr(handles[parent], name)(*args))
 
-    def compile_write(calls: list[Call]) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
-        out: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+    def compile_write(calls: list[Call]) -> list[Step]:
+        out: list[Step] = []
         for handle, name, args, kwargs, prop in calls:
             target = handles[handle]
             if prop:
@@ -108,64 +116,101 @@ def replay_cost(book: Book, peer: int, window: int) -> tuple[float, int]:
         return out
 
     writes = book.writes
-    for calls in writes[:-window]:  # the same state as the store's before the window
-        for fn, args in compile_write(calls):
-            fn(*args)
-    measured = [compile_write(calls) for calls in writes[-window:]]
-    noop = [[(_noop, args) for _, args in calls] for calls in measured]
+    replay([compile_write(calls) for calls in writes[:start]])
+    later = [compile_write(calls) for calls in writes[start:]]
+    return [later[i : i + window] for i in range(0, len(later), window)]
 
-    def run(batch: list[list[tuple[Callable[..., Any], tuple[Any, ...]]]]) -> float:
-        gc.disable()
-        start = time.perf_counter()
-        for calls in batch:
-            for fn, args in calls:
-                fn(*args)
-        elapsed = time.perf_counter() - start
-        gc.enable()
-        return elapsed / len(batch) * 1e6
 
-    overhead = min(run(noop) for _ in range(5))
-    cost = run(measured) - overhead
-    return cost, sum(len(calls) for calls in measured) // len(measured)
+def replay(writes: list[list[Step]]) -> None:
+    for steps in writes:
+        run_steps(steps)
+
+
+def run_steps(steps: list[Step]) -> None:
+    for fn, args in steps:
+        fn(*args)
 
 
 def _noop(*args: Any) -> None:
     return None
 
 
-def put_cost(store: BaseStore, history: int, window: int) -> float:
-    """Microseconds per put at `history` writes (store_bench's measure)."""
-    for i in range(history):
-        store.put(NS, "memory", value(i))
-    return per_call(lambda i: store.put(NS, "memory", value(i)), history, window)
+def timed(fn: Callable[[T], object], items: Sequence[T]) -> float:
+    """Microseconds per `fn(item)` over `items`, with the collector off."""
+    gc.disable()
+    start = time.perf_counter()
+    for item in items:
+        fn(item)
+    elapsed = time.perf_counter() - start
+    gc.enable()
+    return elapsed / len(items) * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--history", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     print(f"agentsync build: {_accel.build_name()}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    history, window = args.history, args.window
+    history, window, rounds = args.history, args.window, args.rounds
+    total = history + window * rounds
 
+    # the store's Loro calls, recorded while the store writes the whole run
     book = Book()
-    store = SyncedStore()
-    core: Any = store._core
+    recorded = SyncedStore()
+    core: Any = recorded._core
     core._doc = book.wrap(core._doc, origin=None)
     core._dir = core._doc.get_map("dir")
-    for i in range(history):
+    for i in range(total):
         book.writes.append([])
-        store.put(NS, "memory", value(i))
-    replayed, calls = replay_cost(book, core.peer_id, window)
+        recorded.put(NS, "memory", value(i))
+    windows = replay_windows(book, core.peer_id, history, window)
+    calls = len(windows[0][0])
+    # the replay loop's own cost: the same loop calling a no-op
+    noops = [[[(_noop, args) for _, args in steps] for steps in w] for w in windows]
 
-    synced = put_cost(SyncedStore(), history, window)  # without the recorder
-    base = put_cost(InMemoryStore(), history, window)
-    print(f"put at history {history}, {window}-put windows ({calls} Loro calls per put)")
-    print(f"  SyncedStore.put            {synced:7.2f} us  {synced / base:5.1f}x InMemoryStore")
-    print(f"  its Loro calls, replayed   {replayed:7.2f} us  {replayed / base:5.1f}x InMemoryStore")
-    print(f"  the rest (agentsync)       {synced - replayed:7.2f} us")
-    print(f"  InMemoryStore.put          {base:7.2f} us")
+    # every layer at the same history, measured window by window in turn so that the
+    # machine's load drifts over all of them alike
+    memory, synced, bare = InMemoryStore(), SyncedStore(), Core()
+    layers: dict[str, Callable[[int], object]] = {
+        "memory": lambda i: memory.put(NS, "memory", value(i)),
+        "store": lambda i: synced.put(NS, "memory", value(i)),
+        "core": lambda i: bare.put(
+            NS, "memory", value(i), agent=ANONYMOUS, turn=None, now=time.time()
+        ),
+        "values": value,  # building the value each put is given (in every figure above)
+    }
+    for put in layers.values():
+        for i in range(history):
+            put(i)
+    samples: dict[str, list[float]] = {name: [] for name in (*layers, "loro", "loop")}
+    for r in range(rounds):
+        begin = history + r * window
+        for name, put in layers.items():
+            samples[name].append(timed(put, range(begin, begin + window)))
+        samples["loro"].append(timed(run_steps, windows[r]))
+        samples["loop"].append(timed(run_steps, noops[r]))
+    us = {name: statistics.median(values) for name, values in samples.items()}
+    base = us["memory"]
+    loro_us = us["loro"] - us["loop"]
+    layer_us = us["store"] - us["core"]
+    rest_us = us["core"] - loro_us - us["values"]
+    budget = 5 * base
+    print(f"put at history {history}: median of {rounds} interleaved {window}-put windows")
+    print(f"  SyncedStore.put              {us['store']:7.2f} us  {us['store'] / base:5.1f}x")
+    print(f"    LangGraph store layer      {layer_us:7.2f} us  {layer_us / base:5.1f}x")
+    print(f"    Core.put                   {us['core']:7.2f} us  {us['core'] / base:5.1f}x")
+    print(f"      Loro's {calls} calls, replayed {loro_us:7.2f} us  {loro_us / base:5.1f}x")
+    print(f"      building the value       {us['values']:7.2f} us  {us['values'] / base:5.1f}x")
+    print(f"      agentsync bookkeeping    {rest_us:7.2f} us  {rest_us / base:5.1f}x")
+    print(f"  InMemoryStore.put            {base:7.2f} us   1.0x")
+    left = budget - loro_us - layer_us - us["values"]
+    print(
+        f"at 5x ({budget:.2f} us) the bookkeeping would have {left:.2f} us, "
+        f"{left / rest_us:.0%} of what it takes now"
+    )
 
 
 if __name__ == "__main__":
