@@ -1,14 +1,19 @@
-"""How much of a SyncedStore put is Loro's own work: the floor under issue 7's target 1.
+"""Where a SyncedStore put's time goes, and how much of it is Loro's own work: the floor
+under issue 7's target 1.
 
-    .venv/bin/python benchmarks/loro_floor.py [--history 10000] [--window 200]
+    .venv/bin/python benchmarks/loro_floor.py [--history 10000] [--window 200] [--rounds 7]
 
 Runs store_bench's workload (one key rewritten `--history` times with a 4-field value)
 with the store's Loro document behind a recorder, then replays the exact Loro calls of
-the last `--window` puts (text edits, map inserts, commits, version reads: the same
-methods, arguments and order) on a fresh document in the same state, with nothing of
-agentsync around them. The replay loop's own cost (the same calls to a no-op) is
-subtracted. Prints the put through the store, the replayed Loro calls and InMemoryStore's
-put, and their ratios. A benchmark, not a test: it prints what it measured.
+the later puts (text edits, map inserts, commits, version reads: the same methods,
+arguments and order) on a fresh document brought to the same state, with nothing of
+agentsync around them; the replay loop's own cost (the same calls to a no-op) is
+subtracted. Next to it, at the same history: InMemoryStore.put, SyncedStore.put and the
+bare Core.put (the difference is the store layer above the core), and building the value.
+Every figure is the median of `--rounds` windows, taken in turn so that load on the
+machine drifts over all of them alike. Prints the split and what a put within 5x of
+InMemoryStore would leave agentsync's bookkeeping. A benchmark, not a test: it prints what
+it measured.
 """
 
 from __future__ import annotations
@@ -200,7 +205,7 @@ def main() -> None:
     budget = 5 * base
     print(f"put at history {history}: median of {rounds} interleaved {window}-put windows")
     print(f"  SyncedStore.put              {us['store']:7.2f} us  {us['store'] / base:5.1f}x")
-    print(f"    LangGraph store layer      {layer_us:7.2f} us  {layer_us / base:5.1f}x")
+    print(f"    store layer above the core {layer_us:7.2f} us  {layer_us / base:5.1f}x")
     print(f"    Core.put                   {us['core']:7.2f} us  {us['core'] / base:5.1f}x")
     print(f"      Loro's {calls} calls, replayed {loro_us:7.2f} us  {loro_us / base:5.1f}x")
     print(f"      building the value       {us['values']:7.2f} us  {us['values'] / base:5.1f}x")
