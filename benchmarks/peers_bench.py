@@ -109,16 +109,16 @@ def agentcrdt_stores() -> list[Contender]:
 
         return put
 
-    def race(per_field: bool) -> Callable[[Race], str]:
+    def race(by_field: bool) -> Callable[[Race], str]:
         def run(race: Race) -> str:
             # each agent reads version 1 and writes version 2 of what it changed
             store = WorldStore(":memory:")
-            items = BASE.items() if per_field else [("value", BASE)]
+            items = BASE.items() if by_field else [("value", BASE)]
             for attribute, v in items:
                 store.set_fact(WorldFact("team", "plan", attribute, v, version=1))
 
             def read() -> dict[str, Any]:
-                if not per_field:
+                if not by_field:
                     fact = store.get_fact_by_key("team", "plan", "value")
                     return dict(fact.value) if fact else {}
                 facts = {f.attribute: f.value for f in store.list_facts("team")}
@@ -128,7 +128,7 @@ def agentcrdt_stores() -> list[Contender]:
             for agent, change in race.changes:
                 new = change(seen[agent])
                 writes = {k: v for k, v in new.items() if v != seen[agent].get(k)}
-                for attribute, v in writes.items() if per_field else [("value", new)]:
+                for attribute, v in writes.items() if by_field else [("value", new)]:
                     store.set_fact(
                         WorldFact("team", "plan", attribute, v, version=2, agent_id=agent)
                     )
