@@ -74,7 +74,9 @@ def langgraph_store(
 
 
 def ccs_store() -> Contender:
-    semantics = "MESI cache coherence of whole values"
+    # its documentation: read-side coherence; `put` is not version-checked (its stale-write
+    # denial is CoherentVolume / `write_cas`, which the LangGraph store does not use)
+    semantics = "read-side MESI cache coherence; put not version-checked (as documented)"
     try:
         from ccs.adapters.ccsstore import CCSStore  # type: ignore[import-untyped]
     except ImportError:
@@ -132,7 +134,8 @@ def agentcrdt_stores() -> list[Contender]:
                     store.set_fact(
                         WorldFact("team", "plan", attribute, v, version=2, agent_id=agent)
                     )
-            return race.verdict(read(), refused=[], flagged=[])
+            written = [agent for agent, _ in race.changes]
+            return race.verdict(read(), written=written, refused=[], flagged=[])
 
         return run
 
@@ -166,30 +169,46 @@ class Race:
     conflict: bool  # whether the two changes genuinely contradict each other
 
     def verdict(
-        self, final: dict[str, Any] | None, *, refused: list[str], flagged: list[list[Any]]
+        self,
+        final: dict[str, Any] | None,
+        *,
+        written: list[str],
+        refused: list[str],
+        flagged: list[list[Any]],
     ) -> str:
-        """What happened, from the item as it reads after both writes, the writes refused
-        (`agent: error`) and the conflicts flagged on it (each as its contenders' values)."""
+        """What happened, from the item as it reads after both writes, the agents whose
+        writes went through (in the order they did), the writes refused (`agent: error`)
+        and the conflicts flagged on the item (each as its contenders' values). Which
+        write lands last is up to the scheduler, so outcomes name writes by that order."""
         if final is None:
             return "the item is gone"
-        refused_agents = {r.partition(":")[0] for r in refused}
+
+        def which(agent: str) -> str:
+            place = "last" if written and written[-1] == agent else "first"
+            return f"the {place} write ({agent}'s)"
+
         outcome = [f"refused {r}" for r in refused]
+        contenders = sorted(str(v) for values in flagged for v in values)
         if self.conflict:
             status = final.get("status")
-            contenders = sorted(str(v) for values in flagged for v in values)
+            by_value = {change(dict(BASE))["status"]: agent for agent, change in self.changes}
             if contenders:
                 outcome.append(f"conflict flagged, contenders {contenders} (reads {status!r})")
-            elif not refused:
-                outcome.append(f"{status!r} picked silently")
+            elif status in by_value:
+                outcome.append(f"{which(by_value[status])} won silently: {status!r}")
+            else:
+                outcome.append(f"neither change kept (reads {status!r})")
             return "; ".join(outcome)
         lost = [
             agent
             for agent, change in self.changes
-            if agent not in refused_agents and not _applied(final, change)
+            if agent in written and not _applied(final, change)
         ]
         if not lost and not refused:
             outcome.append("both changes kept")
-        outcome += [f"{agent}'s change lost" + ("" if flagged else " silently") for agent in lost]
+        outcome += [f"{which(agent)} lost" + ("" if flagged else " silently") for agent in lost]
+        if contenders:
+            outcome.append(f"a conflict flagged where there is none: {contenders}")
         return "; ".join(outcome)
 
 
@@ -232,6 +251,7 @@ def graph_race(
 ) -> str:
     """A LangGraph graph whose two nodes (one superstep) read `key` and write it back."""
     store.put(namespace("setup"), key, dict(BASE))
+    written: list[str] = []
     refused: list[str] = []
     # both have read before either writes (LangGraph runs a superstep's sync nodes on a
     # thread pool; without the barrier one node may finish before the other starts)
@@ -246,6 +266,8 @@ def graph_race(
                 store.put(namespace(agent), key, change(dict(item.value)))
             except Exception as exc:
                 refused.append(f"{agent}: {type(exc).__name__}")
+            else:
+                written.append(agent)
             return {}
 
         return run
@@ -261,7 +283,8 @@ def graph_race(
     flagged = [
         [c.value for c in e.contenders] for e in open_conflicts if e.key == key
     ]  # fmt: skip
-    return race.verdict(item.value if item else None, refused=refused, flagged=flagged)
+    final = item.value if item else None
+    return race.verdict(final, written=written, refused=refused, flagged=flagged)
 
 
 # -- main -------------------------------------------------------------------------------
