@@ -253,6 +253,10 @@ class _TextTrack:
     # (epoch, op, frontiers, text, made) after each change: the base for an older view;
     # `made` is the epoch it was recorded at (an own-view snapshot's epoch is _NEVER)
     snapshots: list[tuple[int, str, Any, str, int]] = field(default_factory=list)
+    # the text as it read when Loro's state was last changed other than by this text's
+    # own local edits (`Core._loro_changes` then), so a read need not ask Loro again
+    known: str | None = None
+    known_at: int = -1
 
 
 @dataclass(slots=True, eq=False)
@@ -352,6 +356,9 @@ class Core:
         self._peer = int(self._doc.peer_id)
         self._dir = self._doc.get_map("dir")
         self._epoch = 0
+        # bumped whenever Loro's state may change other than by a local edit of one text
+        # (an import, a checkout, a fork merged back): what `_TextTrack.known` is checked by
+        self._loro_changes = 0
         # imports land in Loro's log at once but reach its state (and this cache) only
         # when something reads: the oplog version the state last caught up at, else None
         self._unsettled_since: Any = None
@@ -643,6 +650,7 @@ class Core:
         if defer and doc.len_changes and not doc.is_detached():
             doc.detach()
         self._version = None
+        self._loro_changes += 1
         try:
             doc.import_(bytes(blob))
         except BaseException as exc:
@@ -692,6 +700,7 @@ class Core:
         self._unsettled_since = None
         doc = self._doc
         doc.checkout_to_latest()
+        self._loro_changes += 1
         # what Loro keeps to make the next checkout incremental is as large as the
         # history and buys nothing measurable here (-15% memory at 500 replicas)
         doc.free_diff_calculator()
@@ -1177,7 +1186,8 @@ class Core:
         """
         track = self._text_track(state, path)
         # an edit of the current text itself (no older base) reads as written
-        merged = text if frontiers is None and text is not None else str(track.handle.to_string())
+        merged = text if frontiers is None and text is not None else self._text_now(track)
+        track.known, track.known_at = merged, self._loro_changes
         if text is None and op is None and track.snapshots and track.snapshots[-1][3] == merged:
             return merged
         # what every writer that looks from now on sees: the merged text
@@ -1200,6 +1210,15 @@ class Core:
             track = _TextTrack(name, self._doc.get_text(name))
             state.texts[path] = track
         return track
+
+    def _text_now(self, track: _TextTrack) -> str:
+        """The text as it reads in Loro now."""
+        known = track.known
+        if known is not None and track.known_at == self._loro_changes:
+            return known
+        current = str(track.handle.to_string())
+        track.known, track.known_at = current, self._loro_changes
+        return current
 
     def _text_base(
         self, track: _TextTrack, visible: Visible, seen_any: bool, current: str
@@ -1238,7 +1257,7 @@ class Core:
         involves: its current content and the base of the diff (None: the current text);
         None if the edit changes nothing."""
         track = self._text_track(state, path)
-        current = str(track.handle.to_string())
+        current = self._text_now(track)
         base = self._text_base(track, visible, seen_any, current)
         if (current if base is None else base[1]) == new:
             return None
@@ -1251,6 +1270,7 @@ class Core:
         (frontiers None: the whole document after commit)."""
         track = self._text_track(state, path)
         current, base = plan
+        track.known = None  # until the write records what the text reads after it
         if base is None:
             _edit_text(track.handle, current, new)
             return None, new
@@ -1262,6 +1282,7 @@ class Core:
         fork.commit()
         self._doc.commit()
         self._doc.import_(fork.export(loro.ExportMode.Updates(self._doc.oplog_vv)))
+        self._loro_changes += 1
         return fork.oplog_frontiers, new
 
     # -- materialization and conflicts ------------------------------------------------
@@ -1434,7 +1455,7 @@ class Core:
                 seen.setdefault(e.elem, e.value)
             return list(seen.values())
         if kind == "t":
-            return str(self._text_track(state, path).handle.to_string())
+            return self._text_now(self._text_track(state, path))
         if kind == "c":
             total = sum(e.value for e in state.deltas.get(path, {}).values())
             return _tidy_number(total)

@@ -141,6 +141,39 @@ def test_text_sequential_write_is_a_diff() -> None:
     assert value(a)["findings"] == "alpha gamma"
 
 
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_text_write_after_an_import_diffs_against_the_imported_text(deferred: bool) -> None:
+    # the core remembers what a text read after its own last write; an import (applied
+    # at once or on the next read) changes it behind that memory
+    a, b = pair()
+    put(a, {"notes": "hello world"})
+    sync(a, b)
+    put(b, {"notes": "hello there world"})
+    blob = b.export_updates(a.version())
+    if deferred:
+        a.import_updates_deferred(blob)
+    else:
+        a.import_updates(blob)
+    put(a, {"notes": "hello there world!"})  # a writer that read the merged text
+    assert value(a)["notes"] == "hello there world!"
+    sync(a, b)
+    assert value(b)["notes"] == "hello there world!"
+
+
+def test_a_text_write_from_an_older_view_leaves_the_text_as_merged() -> None:
+    # a writer whose base is older edits a fork merged back: the text it leaves is not
+    # what that writer wrote, and the next writer that saw everything diffs against it
+    a = Core(peer_id=1)
+    put(a, {"notes": "one two"})
+    stale = a.begin_turn()
+    put(a, {"notes": "one two three"})
+    put(a, {"notes": "zero one two"}, turn=stale)  # from "one two": keeps "three"
+    merged = value(a)["notes"]
+    assert merged == "zero one two three"
+    put(a, {"notes": merged + " four"})
+    assert value(a)["notes"] == "zero one two three four"
+
+
 def test_text_inference_only_for_marked_names() -> None:
     a, _ = concurrent(
         {"title": "x", "log": "x"}, {"title": "y", "log": "xy"}, {"title": "z", "log": "xz"}
