@@ -608,21 +608,22 @@ def test_timestamps_follow_the_later_write_not_the_later_clock() -> None:
     """A key's timestamps are its latest write's, as a last-writer-wins register: a write
     made after another was seen wins even if its clock reads earlier (skew)."""
     a, b = pair()
+
+    def timestamps() -> list[tuple[float, float] | None]:
+        stored = [core.get(NS, "k") for core in (a, b)]
+        return [None if s is None else (s.created_at, s.updated_at) for s in stored]
+
     a.put(NS, "k", {"v": 1}, agent="a", turn=None, now=100.0)
     sync(a, b)
     b.put(NS, "k", {"v": 2}, agent="b", turn=None, now=50.0)
     sync(a, b)
-    for core in (a, b):
-        stored = core.get(NS, "k")
-        assert stored is not None and (stored.created_at, stored.updated_at) == (100.0, 50.0)
+    assert timestamps() == [(100.0, 50.0)] * 2
     # deleted, then created again elsewhere: created at the new creation
     a.delete(NS, "k", agent="a", turn=None, now=110.0)
     sync(a, b)
     b.put(NS, "k", {"v": 3}, agent="b", turn=None, now=60.0)
     sync(a, b)
-    for core in (a, b):
-        stored = core.get(NS, "k")
-        assert stored is not None and (stored.created_at, stored.updated_at) == (60.0, 60.0)
+    assert timestamps() == [(60.0, 60.0)] * 2
 
 
 def test_concurrent_writes_agree_on_timestamps_whatever_the_delivery() -> None:
