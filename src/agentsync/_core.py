@@ -8,17 +8,16 @@ sub-dict concurrently can never end up with two competing containers (the Loro t
 - set/list element tag     ``s|path|elem|op|i`` -> ``[agent, position]``
 - counter increment        ``c|path|op``      -> ``[delta, agent]``
 
-Each write is one record in the key's history map, ``op -> [agent, action, timestamp,
-fields, [eid, [payload...], ...], [killed eid, ...], created_at, seq]``: the entries it
-inserts and the entries it supersedes travel inside it, so a write costs Loro one map
-insert however many fields it changes (an entry id is unique to its op, so "killed by any
-record" is final, as a map delete was). The key's timestamps are those of the record with
-the highest ``(seq, peer, counter)``; ``seq`` is one more than the highest of the key's
-records its writer's replica held, so a later write (one whose replica had the earlier)
-always wins, as in a last-writer-wins register. Logs written before 2026-11-28 keep
-entries as keys of a per-key entries map (removed by map deletes), and the timestamps of
-every layout before this one are a last-writer-wins ``meta`` entry of that map; both are
-read, and superseded, the old way.
+Each write is one record in the key's history map, ``op -> [FORMAT, agent, action,
+timestamp, fields, [eid, [payload...], ...], [killed eid, ...], created_at, seq]``: the
+entries it inserts and the entries it supersedes travel inside it, so a write costs Loro
+one map insert however many fields it changes (an entry id is unique to its op, so "killed
+by any record" is final). ``FORMAT`` is the layout's version number: a record of another
+version is refused (skipped, counted and logged alike on every replica), never guessed at.
+The key's timestamps are those of the record with the highest ``(seq, peer, counter)``;
+``seq`` is one more than the highest of the key's records its writer's replica held, so a
+later write (one whose replica had the earlier) always wins, as in a last-writer-wins
+register. The directory map ``dir`` names each key: ``kid -> [namespace, key]``.
 
 A write inserts fresh entries and kills exactly the entries its writer had *seen*; an
 entry nobody had seen when it was superseded stays live. So concurrent register writes
@@ -54,7 +53,6 @@ from ._errors import CorruptUpdateError, SchemaError
 from ._types import JSON, Contender, Escalation, FieldKind, Namespace, WriteAction, WriteRecord
 from ._values import (
     MAX_DEPTH,
-    TEXT_MARKERS,
     FieldPath,
     Schema,
     canonical,
@@ -63,6 +61,7 @@ from ._values import (
     dotted,
     infer_kind,
     lone_surrogate_at,
+    names_text,
     normalize_schema,
     validate_value,
 )
@@ -104,6 +103,8 @@ def _debug_dropped() -> bool:
 # back as plain Python objects); the looseness is confined to this one module.
 loro: Any = _loro_module
 
+FORMAT: Final = 2
+"""The stored layout's version number, first in every write record."""
 _SEP: Final = "\x1f"  # JSON text escapes control characters, so this never occurs inside
 _KIND_CODE: Final[dict[FieldKind, str]] = {
     "map": "m",
@@ -270,8 +271,7 @@ class _KeyState:
     graveyard: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
     texts: dict[FieldPath, _TextTrack] = field(default_factory=dict)
     meta: tuple[float, float] | None = None
-    # (seq, peer, counter) of the record the timestamps come from; None: from the
-    # entries map's ``meta`` entry of the layouts before (or none yet)
+    # (seq, peer, counter) of the record the timestamps come from (None: no record yet)
     meta_rank: tuple[int, int, int] | None = None
     history_ops: set[str] = field(default_factory=set)
     conflicts: dict[str, Escalation] = field(default_factory=dict)
@@ -283,9 +283,7 @@ class _KeyState:
     # (none synthetic): what lets a write that saw everything update the value in place
     live_children: dict[FieldPath, list[str]] = field(default_factory=dict)
     live_exact: bool = False
-    handles: tuple[Any, Any] | None = None  # its entries and history maps in Loro
-    # entries stored the pre-2026-11-28 way, as keys of the entries map (usually none)
-    legacy: set[str] = field(default_factory=set)
+    history: Any = None  # its history map in Loro, looked up once
     # records and entries skipped as unreadable here (each reported once)
     skipped: set[str] = field(default_factory=set)
     listed: bool = False  # known to be in Loro's directory of keys
@@ -355,6 +353,10 @@ class Core:
             self._doc.peer_id = peer_id
         self._peer = int(self._doc.peer_id)
         self._dir = self._doc.get_map("dir")
+        # key ids whose directory entry changed (an import, a checkout): what `_settle`
+        # revisits, without reading the whole directory per import
+        self._dir_changed: set[str] = set()
+        self._dir_subscription = self._doc.subscribe(self._dir.id, self._on_directory_event)
         self._epoch = 0
         # bumped whenever Loro's state may change other than by a local edit of one text
         # (an import, a checkout, a fork merged back): what `_TextTrack.known` is checked by
@@ -368,6 +370,7 @@ class Core:
         self._ends: dict[int, int] | None = None
         self._peer_order: list[int] = []
         self._keys: dict[str, _KeyState] = {}
+        self._bad_kids: set[str] = set()  # directory entries reported unreadable
         self._kids: dict[tuple[Namespace, str], str] = {}
         # the live turns, by weak reference (a dead turn's reference drops itself): a
         # plain set, as a WeakSet's `len()` runs interpreted and `_bury` asks per write
@@ -388,6 +391,12 @@ class Core:
     @property
     def peer_id(self) -> int:
         return self._peer
+
+    def _on_directory_event(self, event: Any) -> None:
+        for change in event.events:
+            updated = getattr(change.diff.diff, "updated", None)
+            if updated is not None:
+                self._dir_changed.update(updated.keys())
 
     # -- turns (causality) ---------------------------------------------------------
     def begin_turn(self) -> Turn:
@@ -528,10 +537,9 @@ class Core:
                     raise CorruptUpdateError("not an op id")
                 record = _unpack(packed)
                 _read_record(record, op, {}, set())  # out of the value: out of history
-            except CorruptUpdateError as exc:
-                log.error("unreadable write record skipped", op=op, error=str(exc))
-                continue
-            agent, action, timestamp, fields = record[:4]
+            except CorruptUpdateError:
+                continue  # reported (once) when the key was read
+            agent, action, timestamp, fields = record[1:5]
             records.append(
                 WriteRecord(
                     op_id=op,
@@ -720,14 +728,13 @@ class Core:
             # peer's ops touched
             kids.update(self._dir.keys())
             spans = []
+        kids.update(self._dir_changed)
+        self._dir_changed.clear()
         for peer, start, end in spans:
             for cid in doc.get_changed_containers_in(loro.ID(peer, start), end - start):
                 name = getattr(cid, "name", None)
-                if isinstance(name, str):
-                    if name == "dir":
-                        kids.update(k for k in self._dir.keys() if k not in self._keys)  # noqa: SIM118
-                    elif name[:2] in ("k:", "h:", "t:"):
-                        kids.add(name[2:22])
+                if isinstance(name, str) and name[:2] in ("h:", "t:"):
+                    kids.add(name[2:22])
         new_ops: list[str] = []
         changed: list[tuple[Namespace, str]] = []
         new_escalations: list[Escalation] = []
@@ -774,25 +781,30 @@ class Core:
             prefix = self._regids[path] = f"r{_SEP}{self._pj(path)}{_SEP}"
         return prefix
 
-    def _entries_map(self, kid: str) -> Any:
-        return self._doc.get_map(f"k:{kid}")
-
-    def _handles(self, state: _KeyState) -> tuple[Any, Any]:
-        """The key's entries and history maps, looked up once (as `self._dir` is)."""
-        handles = state.handles
-        if handles is None:
-            kid = state.kid
-            handles = state.handles = (self._entries_map(kid), self._doc.get_map(f"h:{kid}"))
-        return handles
+    def _history(self, state: _KeyState) -> Any:
+        """The key's history map, looked up once (as `self._dir` is)."""
+        history = state.history
+        if history is None:
+            history = state.history = self._doc.get_map(f"h:{state.kid}")
+        return history
 
     def _state(self, namespace: Namespace, key: str, *, create: bool) -> _KeyState | None:
         kid = self._kid(namespace, key)
         state = self._keys.get(kid)
         if state is None:
-            if self._dir.get(kid) is not None:
-                return self._rebuild(kid)
+            listed = self._dir.get(kid) is not None
+            if listed:
+                state = self._rebuild(kid)
+                if state is not None:
+                    return state
             if not create:
                 return None
+            if listed:
+                # listed in a shape no agentsync writer makes: this write lists it again,
+                # over the writes already in its history
+                loaded = self._reload(kid, (namespace, key))
+                assert loaded is not None
+                return loaded[0]
             state = self._new_state(kid, namespace, key)
         return state
 
@@ -811,22 +823,29 @@ class Core:
         loaded = self._reload(kid)
         return None if loaded is None else loaded[0]
 
-    def _reload(self, kid: str) -> tuple[_KeyState, set[str]] | None:
+    def _reload(
+        self, kid: str, ident: tuple[Namespace, str] | None = None
+    ) -> tuple[_KeyState, set[str]] | None:
         """Bring the cached state of one key in line with Loro (after an import, or on its
-        first use here); returns it with the ops of the writes it had not seen.
+        first use here); returns it with the ops of the writes it had not seen. `ident`:
+        the key as a writer names it (else as the directory does).
 
         Entries that appeared are born now; entries that were killed died now (an imported
-        op superseded them, which no writer that began earlier had seen).
+        op superseded them, which no writer that began earlier had seen). A key whose
+        directory entry became unreadable leaves the cache: every replica reads it as
+        absent until a writer lists it again.
         """
-        ident = self._dir.get(kid)
         if ident is None:
+            ident = self._ident(kid)
+        if ident is None:
+            self._keys.pop(kid, None)
             return None
-        ns_list, key = ident.value
+        namespace, key = ident
         state = self._keys.get(kid)
         first_read = state is None
         if state is None:
-            state = self._new_state(kid, tuple(ns_list), key)
-        entries_map, history = self._handles(state)
+            state = self._new_state(kid, namespace, key)
+        history = self._history(state)
         ops = set(map(_intern, history.keys()))
         fresh = ops - state.history_ops
         # read and parse everything before the cache changes. Data no agentsync writer
@@ -847,7 +866,10 @@ class Core:
                     fresh.discard(op)
                     self._unreadable(state, op, "write record", "not an op id")
                     continue
-                packed = records[op] if records is not None else history.get(op).value
+                if records is not None:
+                    packed = records[op]
+                else:  # a container where a record belongs has no `value`: unreadable
+                    packed = getattr(history.get(op), "value", None)
                 try:
                     if type(packed) is not str:
                         raise CorruptUpdateError(f"write record of type {type(packed).__name__}")
@@ -858,37 +880,17 @@ class Core:
                         born.update(inserts)
                         killed.update(kills)
                 except CorruptUpdateError as exc:
+                    fresh.discard(op)
                     self._unreadable(state, op, "write record", exc)
                     continue
-                if stamp is not None:
-                    peer, _, counter = op.partition(":")
-                    candidate = (stamp[0], int(peer), int(counter))
-                    if rank is None or candidate > rank:
-                        rank, meta = candidate, (stamp[1], stamp[2])
+                peer, _, counter = op.partition(":")
+                candidate = (stamp[0], int(peer), int(counter))
+                if rank is None or candidate > rank:
+                    rank, meta = candidate, (stamp[1], stamp[2])
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
                 current.update(entries)
-        raw: dict[str, Any] = entries_map.get_value()
-        if "meta" in raw:
-            # the timestamps of the layouts before, until a record carries some (checked
-            # either way: what is reported unreadable depends on the data alone)
-            try:
-                old_meta: tuple[float, float] | None = _read_meta(raw.pop("meta"))
-            except CorruptUpdateError as exc:
-                old_meta = None  # as a replica that never read the earlier ones
-                self._unreadable(state, "meta", "timestamps", exc)
-            if rank is None:
-                meta = old_meta
-        legacy_new: list[str] = []
-        for eid, payload in raw.items():
-            if eid in current or eid in state.skipped:
-                continue
-            if not self._written_the_old_way(history, eid):
-                self._unreadable(state, eid, "entry", "not written by a write of the old layout")
-                continue
-            legacy_new.append(eid)
-            born[eid] = payload
         appeared: list[_Entry] = []
         for eid, payload in born.items():
             if eid in current or eid in killed:
@@ -897,7 +899,6 @@ class Core:
                 appeared.append(_parse_entry(eid, payload))
             except CorruptUpdateError as exc:
                 self._unreadable(state, eid, "entry", exc)
-                legacy_new = [e for e in legacy_new if e != eid]
         epoch = self._epoch
         state.history_ops = ops
         state.meta, state.meta_rank = meta, rank
@@ -905,13 +906,6 @@ class Core:
             entry = current.get(eid)
             if entry is not None:
                 self._bury(state, entry, epoch, None)
-        legacy = state.legacy
-        for eid in [e for e in legacy if e not in raw]:  # removed by a map delete
-            legacy.discard(eid)
-            entry = current.get(eid)
-            if entry is not None and entry.died is None:
-                self._bury(state, entry, epoch, None)
-        legacy.update(legacy_new)
         for entry in appeared:
             entry.born = epoch
             _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
@@ -921,6 +915,33 @@ class Core:
         state.value_valid = False
         state.changed_epoch = epoch
         return state, fresh
+
+    def _ident(self, kid: str) -> tuple[Namespace, str] | None:
+        """The (namespace, key) the directory names for `kid`; None when it names none, or
+        names it in a shape no agentsync writer produces (skipped, counted and logged once
+        alike on every replica: a forged entry never breaks a read)."""
+        found = self._dir.get(kid)
+        if found is None:
+            return None
+        ident = getattr(found, "value", found)
+        if (
+            type(ident) is list
+            and len(ident) == 2
+            and type(ident[0]) is list
+            and all(type(label) is str for label in ident[0])
+            and type(ident[1]) is str
+            and _hash(*ident[0], "", ident[1]) == kid
+        ):
+            return tuple(ident[0]), ident[1]
+        if kid not in self._bad_kids:
+            self._bad_kids.add(kid)
+            self._counts["unreadable_records"] += 1
+            log.error(
+                "unreadable data skipped",
+                what=f"directory entry {kid!r:.80}",
+                error=f"not [namespace, key] of this key id: {ident!r:.200}",
+            )
+        return None
 
     def _unreadable(self, state: _KeyState, ident: str, what: str, error: object) -> None:
         """Data no agentsync writer produces (a forged or damaged update that Loro took):
@@ -936,19 +957,6 @@ class Core:
             what=f"{what} {ident!r:.80}",
             error=str(error),
         )
-
-    def _written_the_old_way(self, history: Any, eid: str) -> bool:
-        """Whether an entries-map key is an entry of a write of the old layout (whose
-        record carries no entries): only those may appear there."""
-        op = _eid_op(eid)
-        found = history.get(op) if op is not None else None
-        if found is None:
-            return False
-        try:
-            record = _unpack(found.value)
-        except CorruptUpdateError:
-            return False
-        return len(record) < 6
 
     def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
         bucket = _bucket(state, entry)
@@ -1040,7 +1048,7 @@ class Core:
         return view
 
     def _set_code(self, state: _KeyState, path: FieldPath) -> str:
-        return "l" if declared_kind(self._schema, state.namespace).get(path) == "list" else "s"
+        return "s" if declared_kind(self._schema, state.namespace).get(path) == "set" else "l"
 
     def _seen_in(
         self,
@@ -1097,20 +1105,22 @@ class Core:
         )
         seq = 1 if state.meta_rank is None else min(state.meta_rank[0] + 1, _SEQ_MAX)
         rank = (seq, self._peer, counter)
-        record = _pack([agent, action, now, fields, ops.entry_log, ops.kills, created, seq])
+        record = _pack([FORMAT, agent, action, now, fields, ops.entry_log, ops.kills, created, seq])
         # the first change to Loro: everything that could fail ran before it (planning,
         # encoding), so a write that raises leaves no uncommitted op for the next commit
         ops.edit_texts()
-        if not state.listed and self._dir.get(kid) is None:
+        if not state.listed and self._ident(kid) is None:
+            # (also over an entry no agentsync writer made: the honest one replaces it)
             self._dir.insert(kid, [list(state.namespace), state.key])
         state.listed = True  # nothing removes a key from the directory
-        history = self._handles(state)[1]
+        history = self._history(state)
         history.insert(op, record)
         # the commit that holds the history entry names the op (by its counter: the
         # commit's peer is the op's): a replica learns which writes an update brings
         # from the log alone (`import_updates_deferred`)
         doc.set_next_commit_message(op.partition(":")[2])
         doc.commit()
+        self._dir_changed.discard(kid)  # its own listing: nothing to revisit
         self._epoch += 1
         epoch = self._epoch
         for entry in ops.inserted:
@@ -1546,7 +1556,7 @@ def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
                     children[k] = _Node(child, "register", v)
                     continue
                 if t is list and inline_list and all(_plain_element(x) for x in v):
-                    children[k] = _Node(child, "set", v)
+                    children[k] = _Node(child, "list", v)
                     continue
             children[k] = _plan_tree(child, v, declared)
         node.children = children
@@ -1570,7 +1580,7 @@ def _plain_element(x: Any) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _names_text(name: str) -> bool:
     """Whether a string field of this name is text (`infer_kind`); few names, many puts."""
-    return any(m in name.lower() for m in TEXT_MARKERS)
+    return names_text(name)
 
 
 _stamp_of: Final = operator.attrgetter("stamp")
@@ -1610,45 +1620,42 @@ def _parse_path(pj: str) -> FieldPath:
 
 def _read_record(
     record: list[Any], op: str, born: dict[str, Any], killed: set[str]
-) -> tuple[int, float, float] | None:
+) -> tuple[int, float, float]:
     """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
     they are still live) and the ids it kills, and return its (seq, created, updated)
-    timestamps; records written before 2026-11-28 carry no entries (those live in the
-    entries map), nor, before this layout, timestamps (None). CorruptUpdateError,
-    collecting nothing, if the record is not of a write record's shape or inserts entries
-    of another op."""
-    if len(record) < 4:
+    timestamps. CorruptUpdateError, collecting nothing, if the record is not a write
+    record of this layout (`FORMAT`) or inserts entries of another op."""
+    if len(record) != 9 or type(record[0]) is not int:
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    agent, action, timestamp, fields = record[0], record[1], record[2], record[3]
+    if record[0] != FORMAT:
+        raise CorruptUpdateError(
+            f"write record of layout version {record[0]}; this agentsync reads version {FORMAT}"
+        )
+    agent, action, timestamp, fields, inserts, kills, created, seq = record[1:]
     if (
         type(agent) is not str
         or type(action) is not str
         or action not in _COUNTER_OF
         or not _is_time(timestamp)
         or type(fields) is not list
+        or type(inserts) is not list
+        or type(kills) is not list
+        or len(inserts) % 2
+        or not _is_time(created)
+        or type(seq) is not int
+        or not 0 < seq <= _SEQ_MAX
     ):
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     for name in fields:
         if type(name) is not str:
             raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    if len(record) < 6:
-        return None
-    inserts, kills = record[4], record[5]
-    if type(inserts) is not list or type(kills) is not list or len(inserts) % 2:
-        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    stamp: tuple[int, float, float] | None = None
-    if len(record) >= 8:
-        created, seq = record[6], record[7]
-        if not _is_time(created) or type(seq) is not int or not 0 < seq <= _SEQ_MAX:
-            raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-        stamp = (seq, float(created), float(timestamp))
     own = _SEP + op
     own_tag = own + _SEP
     for i in range(0, len(inserts), 2):
         eid, payload = inserts[i], inserts[i + 1]
         if (
             type(eid) is not str
-            or (type(payload) is not list and type(payload) is not str)
+            or type(payload) is not list
             or not (eid.endswith(own) or own_tag in eid)
         ):
             raise CorruptUpdateError(f"write record {op} holds entry {eid!r:.80}")
@@ -1658,13 +1665,13 @@ def _read_record(
     for i in range(0, len(inserts), 2):
         born[inserts[i]] = inserts[i + 1]
     killed.update(kills)
-    return stamp
+    return (seq, float(created), float(timestamp))
 
 
 @functools.lru_cache(maxsize=4096)
 def _record_entries(
     op: str, packed: Any
-) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, float, float] | None]:
+) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, float, float]]:
     """What write `op`'s stored record inserts and kills, and its timestamps, decoded and
     checked once per process for incremental imports (a simulation's replicas all read
     every record; a record never changes)."""
@@ -1704,38 +1711,12 @@ def _is_time(x: object) -> bool:
     return type(x) is int and -(2**1023) < x < 2**1023
 
 
-def _eid_op(eid: str) -> str | None:
-    """The op an entry id names (None if it is not an entry id)."""
-    parts = eid.split(_SEP)
-    if parts[0] in ("r", "c") and len(parts) == 3:
-        op = parts[2]
-    elif parts[0] == "s" and len(parts) == 5:
-        op = parts[3]
-    else:
-        return None
-    return op if _is_op(op) else None
-
-
-def _read_meta(payload: Any) -> tuple[float, float]:
-    try:
-        created, updated = _unpack(payload)
-    except (TypeError, ValueError) as exc:
-        raise CorruptUpdateError(f"unreadable timestamps {payload!r:.200}") from exc
-    if not (_is_time(created) and _is_time(updated)):
-        raise CorruptUpdateError(f"unreadable timestamps {payload!r:.200}")
-    return float(created), float(updated)
-
-
 def _parse_entry(eid: str, payload: Any) -> _Entry:
-    """An entry as read from Loro (its epochs and killers are this replica's own): from a
-    write record (payload a list) or, logged before 2026-11-28, the entries map (JSON
-    text)."""
-    if type(payload) is list:
-        key: str | tuple[Any, ...] = tuple(payload)
-    elif type(payload) is str:
-        key = payload
-    else:
+    """An entry as read from its write record (its epochs and killers are this replica's
+    own)."""
+    if type(payload) is not list:
         raise CorruptUpdateError(f"unreadable entry payload {payload!r:.200}")
+    key: tuple[Any, ...] = tuple(payload)
     try:
         try:
             hash(key)
@@ -1751,7 +1732,7 @@ def _parse_entry(eid: str, payload: Any) -> _Entry:
     return entry
 
 
-def _read_fields(eid: str, payload: str | tuple[Any, ...]) -> tuple[Any, ...]:
+def _read_fields(eid: str, payload: tuple[Any, ...]) -> tuple[Any, ...]:
     """The immutable fields of an entry, parsed once per process: a simulation holds
     every write once per replica (a thousand of them), and so do many stores in one
     process. Strings are interned for the same reason."""
@@ -1761,7 +1742,7 @@ def _read_fields(eid: str, payload: str | tuple[Any, ...]) -> tuple[Any, ...]:
     if len(parts) != (5 if tag == "s" else 3) or not _is_op(parts[3 if tag == "s" else 2]):
         raise ValueError(f"not an entry id: {eid!r:.80}")
     path = _parse_path(parts[1])
-    values: Sequence[Any] = _unpack(payload) if isinstance(payload, str) else payload
+    values: Sequence[Any] = payload
     if tag == "r":
         kind, scalar, agent = values
         if kind not in _CODE_KIND or type(agent) is not str:
@@ -1844,21 +1825,97 @@ def _at_word_boundary(s: str, i: int) -> bool:
 
 
 _DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_FIRST_POSITION: Final = "a0"
+_SMALLEST_INTEGER: Final = "A" + "0" * 26
 
 
 def _between(lower: str, upper: str | None) -> str:
-    """A position string strictly between `lower` and `upper` (None: no upper bound).
+    """A position strictly between `lower` and `upper` ("": no lower bound, None: no
+    upper bound); positions compare as strings.
 
-    Fractional indexing: positions never need renumbering, so inserting an element never
-    rewrites its neighbours' tags. Equal bounds (two concurrent inserts at one spot) fall
-    back to "just after lower".
+    Fractional indexing with a variable-length integer part (David Greenspan's scheme):
+    appending increments the integer part, so n appends make positions of O(log n)
+    characters (a fractional digit per append made them O(n), and a big list's first
+    write quadratic). Inserting between two neighbours extends the fractional part.
+    Equal bounds (two concurrent inserts at one spot) give a position just after `lower`.
     """
-    if upper is not None and upper <= lower:
-        upper = None
-    return _midpoint(lower, upper)
+    if not lower:
+        if upper is None:
+            return _FIRST_POSITION
+        integer = upper[: _integer_length(upper[0])]
+        if integer == _SMALLEST_INTEGER:
+            return integer + _midpoint("", upper[len(integer) :])
+        if integer < upper:
+            return integer
+        smaller = _decrement_integer(integer)
+        return smaller if smaller is not None else integer + _midpoint("", upper[len(integer) :])
+    integer = lower[: _integer_length(lower[0])]
+    fraction = lower[len(integer) :]
+    if upper is not None and upper > lower:
+        upper_integer = upper[: _integer_length(upper[0])]
+        if upper_integer == integer:
+            return integer + _midpoint(fraction, upper[len(integer) :])
+        larger = _increment_integer(integer)
+        if larger is not None and larger < upper:
+            return larger
+        return integer + _midpoint(fraction, None)
+    if upper is None:
+        larger = _increment_integer(integer)
+        if larger is not None:
+            return larger
+    return integer + _midpoint(fraction, None)
+
+
+def _integer_length(head: str) -> int:
+    if "a" <= head <= "z":
+        return ord(head) - ord("a") + 2
+    if "A" <= head <= "Z":
+        return ord("Z") - ord(head) + 2
+    raise CorruptUpdateError(f"not a list position head {head!r}")
+
+
+def _increment_integer(integer: str) -> str | None:
+    head, digits = integer[0], list(integer[1:])
+    for i in range(len(digits) - 1, -1, -1):
+        d = _DIGITS.index(digits[i]) + 1
+        if d < len(_DIGITS):
+            digits[i] = _DIGITS[d]
+            return head + "".join(digits)
+        digits[i] = "0"
+    if head == "Z":
+        return "a0"
+    if head == "z":
+        return None  # the largest integer: callers extend the fraction instead
+    head = chr(ord(head) + 1)
+    if head > "a":
+        digits.append("0")
+    else:
+        digits.pop()
+    return head + "".join(digits)
+
+
+def _decrement_integer(integer: str) -> str | None:
+    head, digits = integer[0], list(integer[1:])
+    for i in range(len(digits) - 1, -1, -1):
+        d = _DIGITS.index(digits[i]) - 1
+        if d >= 0:
+            digits[i] = _DIGITS[d]
+            return head + "".join(digits)
+        digits[i] = _DIGITS[-1]
+    if head == "a":
+        return "Z" + _DIGITS[-1]
+    if head == "A":
+        return None
+    head = chr(ord(head) - 1)
+    if head < "Z":
+        digits.append(_DIGITS[-1])
+    else:
+        digits.pop()
+    return head + "".join(digits)
 
 
 def _midpoint(a: str, b: str | None) -> str:
+    """A fraction strictly between fractions `a` and `b` (None: 1)."""
     if b is not None:
         n = 0
         while n < len(b) and (a[n] if n < len(a) else _DIGITS[0]) == b[n]:
@@ -1958,6 +2015,35 @@ def _decode_version(since: object) -> Any:
     return vv
 
 
+def _matching(sequence: list[_Entry], wanted: list[str]) -> dict[int, _Entry]:
+    """Which element of `sequence` each index of `wanted` keeps (an element diff).
+
+    The common prefix and suffix are matched directly, so an append, a prepend or one
+    edit costs O(n); only the changed middle goes to difflib (quadratic at worst)."""
+    kept_at: dict[int, _Entry] = {}
+    n_old, n_new = len(sequence), len(wanted)
+    prefix = 0
+    while prefix < n_old and prefix < n_new and sequence[prefix].elem == wanted[prefix]:
+        kept_at[prefix] = sequence[prefix]
+        prefix += 1
+    suffix = 0
+    while (
+        suffix < n_old - prefix
+        and suffix < n_new - prefix
+        and sequence[n_old - 1 - suffix].elem == wanted[n_new - 1 - suffix]
+    ):
+        kept_at[n_new - 1 - suffix] = sequence[n_old - 1 - suffix]
+        suffix += 1
+    middle_old = [e.elem for e in sequence[prefix : n_old - suffix]]
+    middle_new = wanted[prefix : n_new - suffix]
+    if middle_old and middle_new:
+        matcher = difflib.SequenceMatcher(None, middle_old, middle_new, autojunk=False)
+        for block in matcher.get_matching_blocks():
+            for k in range(block.size):
+                kept_at[prefix + block.b + k] = sequence[prefix + block.a + k]
+    return kept_at
+
+
 class _Ops:
     """The Loro operations of one write, collected before the cache is updated."""
 
@@ -1972,7 +2058,6 @@ class _Ops:
         "entry_log",
         "inserted",
         "kills",
-        "map",
         "op",
         "removed",
         "state",
@@ -1988,7 +2073,6 @@ class _Ops:
         self.op = op
         self.agent = agent
         self.visible = visible
-        self.map = core._handles(state)[0]
         self.inserted: list[_Entry] = []
         self.removed: list[_Entry] = []
         # what the write's history record carries: [eid, [payload...], ...], killed eids
@@ -2026,10 +2110,7 @@ class _Ops:
             if not e.eid:
                 continue  # a synthetic presence: nothing stored to remove
             if e.died is None:
-                if e.eid in self.state.legacy:
-                    self.map.delete(e.eid)  # stored the old way: removed the old way
-                else:
-                    self.kills.append(e.eid)
+                self.kills.append(e.eid)
                 self.removed.append(e)
             else:
                 e.killers = (*e.killers, self.op)
@@ -2202,11 +2283,7 @@ class _Ops:
             # removals and appends only (the common case): no sequence diff needed
             kept_at = dict(enumerate(kept_tags))
         else:
-            old = [e.elem for e in sequence]
-            matcher = difflib.SequenceMatcher(None, old, wanted, autojunk=False)
-            for block in matcher.get_matching_blocks():
-                for k in range(block.size):
-                    kept_at[block.b + k] = sequence[block.a + k]
+            kept_at = _matching(sequence, wanted)
         if ordered:
             kept_ids = {id(e) for e in kept_at.values()}
             drop = [e for e in seen_tags if id(e) not in kept_ids]
@@ -2217,19 +2294,22 @@ class _Ops:
             return False
         self._drop(drop)
         pj = self.core._pj(path)
+        # the position of the next kept element after each index (None: none after it),
+        # from one backward pass: a scan per inserted element was quadratic for appends
+        upper_at: list[str | None] = [None] * len(wanted)
+        upper: str | None = None
+        for j in range(len(wanted) - 1, -1, -1):
+            upper_at[j] = upper
+            kept = kept_at.get(j)
+            if kept is not None:
+                upper = kept.stamp[0]
         lower = ""
         for j, elem in enumerate(wanted):
             kept = kept_at.get(j)
             if kept is not None:
                 lower = kept.stamp[0]
                 continue
-            upper: str | None = None  # the position of the next kept element, if any
-            for n in range(j + 1, len(wanted)):
-                after = kept_at.get(n)
-                if after is not None:
-                    upper = after.stamp[0]
-                    break
-            pos = _between(lower, upper)
+            pos = _between(lower, upper_at[j])
             lower = pos
             eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
             self.entry_log += (eid, [self.agent, pos])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -23,6 +24,7 @@ __all__ = [
     "declared_kind",
     "dotted",
     "infer_kind",
+    "names_text",
     "normalize_schema",
     "validate_value",
 ]
@@ -39,7 +41,11 @@ replica would have to hold and ship it."""
 
 _CANONICAL: Final = msgspec.json.Encoder(order="sorted")
 
-TEXT_MARKERS: Final = ("text", "notes", "findings", "log")
+TEXT_MARKERS: Final = frozenset({"text", "notes", "findings", "log"})
+"""Whole words of a field name that make a string field text (SPEC 3)."""
+# words of a name: split on `_`, `-`, `.` and camelCase humps (`buildLog` -> build, log;
+# `HTMLText` -> HTML, Text), so `login`, `context` and `catalog` hold no marker word
+_WORDS: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _KINDS: Final = frozenset({"map", "set", "list", "text", "counter", "register"})
 _SCALARS: Final = (str, int, float, bool, type(None))
 
@@ -209,10 +215,15 @@ def infer_kind(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
     if isinstance(value, dict):
         return "map"
     if isinstance(value, list):
-        return "set"
-    if isinstance(value, str) and path and any(m in path[-1].lower() for m in TEXT_MARKERS):
+        return "list"
+    if isinstance(value, str) and path and names_text(path[-1]):
         return "text"
     return "register"
+
+
+def names_text(name: str) -> bool:
+    """Whether a string field of this name is text: one of its words is a marker."""
+    return any(word.lower() in TEXT_MARKERS for word in _WORDS.findall(name))
 
 
 def _check_declared(path: FieldPath, value: Any, kind: FieldKind) -> None:

@@ -98,9 +98,49 @@ def test_set_concurrent_readd_survives_removal() -> None:
     assert value(a)["tags"] == ["x"]
 
 
-def test_set_reads_back_in_written_order_and_collapses_duplicates() -> None:
+def test_list_reads_back_exactly_as_written_duplicates_included() -> None:
+    """Issue 15 item 2: lists are sequences by default, as on InMemoryStore."""
     a = Core(peer_id=1)
+    put(a, {"scores": [1, 1, 2, 2, 2], "chat": ["hi", "hi"], "nested": [[1], [1], {"a": 1}]})
+    assert value(a) == {
+        "scores": [1, 1, 2, 2, 2],
+        "chat": ["hi", "hi"],
+        "nested": [[1], [1], {"a": 1}],
+    }
+    embedding = [round(((i * 7919) % 1000) / 1000.0, 3) for i in range(1536)]
+    put(a, {"embedding": embedding})
+    assert value(a) == {"embedding": embedding}
+    put(a, {"embedding": [*embedding, 0.5, 0.5]})
+    assert value(a) == {"embedding": [*embedding, 0.5, 0.5]}
+    put(a, {"embedding": embedding[100:] + embedding[:100]})  # a rotation: a real diff
+    assert value(a) == {"embedding": embedding[100:] + embedding[:100]}
+
+
+def test_list_sequential_edits_keep_order_and_duplicates() -> None:
+    a = Core(peer_id=1)
+    for written in (["a", "b", "a"], ["a", "b", "a", "a"], ["b", "a"], [], ["x", "x", "x"]):
+        put(a, {"steps": written})
+        assert value(a)["steps"] == written
+
+
+def test_list_concurrent_duplicate_appends_are_both_kept() -> None:
+    a, _ = concurrent({"chat": ["hi"]}, {"chat": ["hi", "ok"]}, {"chat": ["hi", "ok"]})
+    assert value(a)["chat"] == ["hi", "ok", "ok"]  # two agents each said "ok"
+    assert a.escalations() == []
+
+
+def test_declared_set_collapses_duplicates_and_unions() -> None:
+    schema = {NS: {"tags": "set"}}
+    a = Core(peer_id=1, schema=schema)
     put(a, {"tags": ["b", "a", "b", "c"]})
+    assert value(a)["tags"] == ["b", "a", "c"]
+    a, _ = concurrent({"tags": ["x"]}, {"tags": ["x", "a"]}, {"tags": ["x", "a"]}, schema=schema)
+    assert value(a)["tags"] == ["x", "a"]
+
+
+def test_set_reads_back_in_written_order() -> None:
+    a = Core(peer_id=1)
+    put(a, {"tags": ["b", "a", "c"]})
     assert value(a)["tags"] == ["b", "a", "c"]
     put(a, {"tags": ["b", "z", "a", "c"]})  # insert in the middle
     assert value(a)["tags"] == ["b", "z", "a", "c"]
@@ -180,6 +220,25 @@ def test_text_inference_only_for_marked_names() -> None:
     )
     assert value(a)["title"] == "<escalated:title>"  # a register: a conflict
     assert sorted(value(a)["log"]) == sorted("xyz")  # text: merged
+
+
+@pytest.mark.parametrize("name", ["login", "logo_url", "context", "catalog", "blog", "dialog"])
+def test_a_name_that_only_contains_a_marker_is_a_register(name: str) -> None:
+    """Issue 15 item 3: `login` is not text; parallel edits of it are a conflict, never a
+    character merge such as "asmith.smith"."""
+    a, _ = concurrent({name: "smith"}, {name: "asmith"}, {name: "smith.j"})
+    assert value(a)[name] == f"<escalated:{name}>"
+    (esc,) = a.escalations()
+    assert sorted(c.value for c in esc.contenders) == ["asmith", "smith.j"]
+
+
+@pytest.mark.parametrize(
+    "name", ["notes", "research_notes", "buildLog", "text", "findings", "log", "Text", "run-log"]
+)
+def test_whole_marker_words_make_text(name: str) -> None:
+    a, _ = concurrent({name: "ab"}, {name: "abX"}, {name: "Yab"})
+    assert value(a)[name] == "YabX"
+    assert a.escalations() == []
 
 
 # -- counter -----------------------------------------------------------------------------
@@ -360,7 +419,8 @@ def test_a_turn_that_wrote_a_key_sees_it_whole_until_another_change_lands() -> N
     put(a, {"s": "four", "tags": ["a"]}, agent="n1", turn=t1)
     (esc,) = a.escalations()
     assert {(c.agent_id, c.value) for c in esc.contenders} == {("n1", "four"), ("n2", "three")}
-    assert value(a)["tags"] == ["a", "b"]  # n1 never saw "b": its write does not remove it
+    # n1 never saw "b": its write does not remove it; each inserted its own "a"
+    assert sorted(value(a)["tags"]) == ["a", "a", "b"]
 
 
 def test_an_open_turn_keeps_what_it_may_still_write_against_and_no_more() -> None:

@@ -15,7 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from agentsync import AgentSyncError, CorruptUpdateError
-from agentsync._core import Core
+from agentsync._core import FORMAT, Core
 
 NS = ("fuzz",)
 
@@ -191,29 +191,59 @@ def _forged(base: Core, kid_of: Core, key: str, record: object) -> bytes:
 @pytest.mark.parametrize(
     "record",
     [
-        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f999:0', ["r", 1]], []],  # short
-        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f999:0', "not a list"], []],
-        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f999:0'], []],  # odd
-        ["mallory", "put", 1.0, ["x"], ['q\x1f["x"]\x1f999:0', ["r", 1, "m"]], []],
-        ["mallory", "put", 1.0, ["x"], [], [3]],
-        ["mallory", "put", 1.0, ["x"], "nope", []],
-        ["mallory", "put", 1.0, ["x"], ["no separators", ["r", 1, "m"]], []],
-        ["mallory", "put", 1.0, ["n"], ['c\x1f["n"]\x1f999:0', ["1", "m"]], []],  # str delta
-        ["mallory", "put", 1.0, "x", [], []],  # fields not a list
+        [
+            FORMAT,
+            "mallory",
+            "put",
+            1.0,
+            ["x"],
+            ['r\x1f["x"]\x1f999:0', ["r", 1]],
+            [],
+            1.0,
+            1,
+        ],  # short
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f999:0', "not a list"], [], 1.0, 1],
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f999:0'], [], 1.0, 1],  # odd
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['q\x1f["x"]\x1f999:0', ["r", 1, "m"]], [], 1.0, 1],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [3], 1.0, 1],
+        [FORMAT, "mallory", "put", 1.0, ["x"], "nope", [], 1.0, 1],
+        [FORMAT, "mallory", "put", 1.0, ["x"], ["no separators", ["r", 1, "m"]], [], 1.0, 1],
+        [
+            FORMAT,
+            "mallory",
+            "put",
+            1.0,
+            ["n"],
+            ['c\x1f["n"]\x1f999:0', ["1", "m"]],
+            [],
+            1.0,
+            1,
+        ],  # str delta
+        [FORMAT, "mallory", "put", 1.0, "x", [], [], 1.0, 1],  # fields not a list
         ["mallory", "shout", 1.0, ["x"], [], []],
         [7, "put", 1.0, ["x"]],
         ["mallory", ["put"], 1.0, ["x"], [], []],  # an unhashable action
-        ["mallory", "put", 10**400, ["x"], [], []],  # a time no float holds
-        ["mallory", "put", 1.0, ["h"], ['r\x1f[["h"]]\x1f999:0', ["r", 1, "m"]], []],
-        ["mallory", "put", 1.0, ["5"], ["r\x1f[5]\x1f999:0", ["r", 1, "m"]], []],
-        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1fab:0', ["r", 1, "m"]], []],
+        [FORMAT, "mallory", "put", 10**400, ["x"], [], [], 1.0, 1],  # a time no float holds
+        [
+            FORMAT,
+            "mallory",
+            "put",
+            1.0,
+            ["h"],
+            ['r\x1f[["h"]]\x1f999:0', ["r", 1, "m"]],
+            [],
+            1.0,
+            1,
+        ],
+        [FORMAT, "mallory", "put", 1.0, ["5"], ["r\x1f[5]\x1f999:0", ["r", 1, "m"]], [], 1.0, 1],
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1fab:0', ["r", 1, "m"]], [], 1.0, 1],
         # an entry of another write (the victim's first): never this record's to insert
-        ["mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f1:0', ["r", 999, "m"]], []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['r\x1f["x"]\x1f1:0', ["r", 999, "m"]], [], 1.0, 1],
         # timestamps no writer stores: a creation time that is not one, a seq out of range
-        ["mallory", "put", 1.0, ["x"], [], [], "soon", 1],
-        ["mallory", "put", 1.0, ["x"], [], [], 1.0, 0],
-        ["mallory", "put", 1.0, ["x"], [], [], 1.0, 1.5],
-        ["mallory", "put", 1.0, ["x"], [], [], 1.0, 2**63],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], "soon", 1],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 0],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1.5],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 2**63],
     ],
 )
 def test_unreadable_records_in_a_well_formed_update_are_skipped_alike_everywhere(
@@ -276,26 +306,34 @@ def test_unreadable_timestamps_read_the_same_whatever_the_batches() -> None:
     assert two.value == {"f": 1}
 
 
-def test_records_of_earlier_writers_with_int_clocks_are_read() -> None:
-    """Writers before 2026-11-28 stored an int clock's time as an int (time.time_ns() is
-    far past 2**53): such a record is genuine, not unreadable."""
+@pytest.mark.parametrize("version", [1, 3, FORMAT + 100])
+def test_a_record_of_another_layout_version_is_skipped_and_named(
+    version: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The layout carries a version number: a record of another version is refused with
+    a reason naming both versions, never guessed at, and honest writes stay readable."""
     base = Core(peer_id=2)
     base.put(("ns",), "other", {"z": 1}, agent="b", turn=None, now=1.0)
     reader = Core(peer_id=1)
     reader.put(("ns",), "k", {"y": 0}, agent="a", turn=None, now=1.0)
     record = [
+        version,
         "alice",
         "put",
-        1732800000123456789,
+        2.0,
         ["x"],
         ['r\x1f["x"]\x1f999:0', ["r", 5, "alice"]],
         [],
+        2.0,
+        5,
     ]
     reader.import_updates(_forged(base, reader, "k", record))
     stored = reader.get(("ns",), "k")
-    assert stored is not None and stored.value == {"x": 5, "y": 0}
-    assert reader.stats()["unreadable_records"] == 0
-    assert [r.timestamp for r in reader.history(("ns",), "k")] == [1.0, 1732800000123456789.0]
+    assert stored is not None and stored.value == {"y": 0}
+    assert reader.stats()["unreadable_records"] == 1
+    assert [r.op_id for r in reader.history(("ns",), "k")] == ["1:0"]
+    reader.put(("ns",), "k", {"y": 1}, agent="a", turn=None, now=3.0)
+    assert reader.get(("ns",), "k").value == {"y": 1}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("stored", [[1, 2], {"a": 1}, 7, None, b"\x00"])
@@ -338,7 +376,7 @@ def test_a_forged_record_of_the_highest_seq_leaves_later_writes_readable() -> No
     a, b = Core(peer_id=1), Core(peer_id=2)
     a.put(("ns",), "k", {"x": 1}, agent="alice", turn=None, now=1.0)
     b.import_updates(a.export_updates())
-    forged = _forged_record(a, "999:0", ["mallory", "put", 2.0, [], [], [], 2.0, 2**63 - 1])
+    forged = _forged_record(a, "999:0", [FORMAT, "mallory", "put", 2.0, [], [], [], 2.0, 2**63 - 1])
     a.import_updates(forged)
     b.import_updates(forged)
     a.put(("ns",), "k", {"x": 2}, agent="alice", turn=None, now=3.0)
@@ -357,8 +395,10 @@ def test_a_record_under_an_op_id_no_writer_makes_is_skipped(op: str) -> None:
     two records rank alike, and no number int() refuses; anything else is unreadable."""
     base = Core(peer_id=1)
     base.put(("ns",), "k", {"x": 1}, agent="alice", turn=None, now=1.0)
-    genuine = _forged_record(base, "999:0", ["mallory", "put", 111.0, [], [], [], 100.0, 5])
-    other = _forged_record(base, op, ["mallory", "put", 222.0, [], [], [], 200.0, 5], peer=901)
+    genuine = _forged_record(base, "999:0", [FORMAT, "mallory", "put", 111.0, [], [], [], 100.0, 5])
+    other = _forged_record(
+        base, op, [FORMAT, "mallory", "put", 222.0, [], [], [], 200.0, 5], peer=901
+    )
     seen = set()
     for order in ([genuine, other], [other, genuine]):
         reader = Core(peer_id=2)
@@ -380,31 +420,36 @@ def test_a_record_under_an_op_id_no_writer_makes_is_skipped(op: str) -> None:
     assert seen == {(100.0, 111.0)}
 
 
-def test_unreadable_old_timestamps_are_reported_whatever_the_order() -> None:
-    """An old layout's timestamps entry that does not parse is reported by every replica
-    that holds it, whether or not a record with timestamps arrived first."""
+@pytest.mark.parametrize(
+    "entry", [7, None, [["ns"], "k", "extra"], [["ns"]], ["ns", "k"], [[1], "k"]]
+)
+def test_a_malformed_directory_entry_is_skipped_and_breaks_no_api(entry: object) -> None:
+    """Issue 15 item 9: a well-formed update whose directory entry is not [namespace, key]
+    is skipped, counted once and logged; import and every read API keep working, honest
+    keys read back, and an honest write of the same key lists it again."""
     import loro
 
-    ns = ("team",)
-    schema: Any = {ns: {"count": "counter", "steps": "list"}}  # the fixture's
-    fixture = (Path(__file__).parent / "data" / "records_layout.loro").read_bytes()
-    writer = Core(peer_id=5, schema=schema)
-    writer.import_updates(fixture)
+    base = Core(peer_id=2)
+    base.put(("ns",), "k", {"x": 1}, agent="b", turn=None, now=1.0)
+    base.put(("ns",), "other", {"z": 1}, agent="b", turn=None, now=1.0)
     forger = loro.LoroDoc()
-    forger.peer_id = 900
-    forger.import_(fixture)
-    forger.get_map(f"k:{writer._kid(ns, 'plan')}").insert("meta", json.dumps(["x", 10**400]))
+    forger.import_(base.export_updates())
+    forger.get_map("dir").insert(base._kid(("ns",), "k"), entry)  # over an honest key
+    forger.get_map("dir").insert("0" * 20, entry)  # a key id of nothing
     forger.commit()
-    bad_meta = bytes(forger.export(loro.ExportMode.Updates(loro.VersionVector())))
-    writer.put(ns, "plan", {"status": "done"}, agent="w", turn=None, now=50.0)
-    write = writer.export_updates()
-    results = []
-    for first, second in ((bad_meta, write), (write, bad_meta)):
-        reader = Core(peer_id=2, schema=schema)
-        reader.import_updates(first)
-        reader.get(ns, "plan")
-        reader.import_updates(second)
-        stored = reader.get(ns, "plan")
-        assert stored is not None
-        results.append((stored.created_at, stored.updated_at, reader.stats()["unreadable_records"]))
-    assert results[0] == results[1] == (1.0, 50.0, 1)
+    forged = bytes(forger.export(loro.ExportMode.Updates(loro.VersionVector())))
+    for reader in (Core(peer_id=1), Core(peer_id=3)):
+        reader.import_updates(base.export_updates())
+        reader.get(("ns",), "k")
+        reader.import_updates(forged)  # no raise
+        assert reader.escalations() == []
+        assert reader.attribution()[(("ns",), "other")] == {"z": ["b"]}
+        stats = reader.stats()
+        assert stats["unreadable_records"] >= 1
+        assert reader.get(("ns",), "other").value == {"z": 1}  # type: ignore[union-attr]
+        assert [key for _, key, _ in reader.items()] == ["other"]
+        reader.put(("ns",), "k", {"x": 2}, agent="w", turn=None, now=2.0)
+        assert reader.get(("ns",), "k").value == {"x": 2}  # type: ignore[union-attr]
+        fresh = Core(peer_id=4)
+        fresh.import_updates(reader.export_updates())
+        assert fresh.get(("ns",), "k").value == {"x": 2}  # type: ignore[union-attr]
