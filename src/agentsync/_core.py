@@ -135,7 +135,6 @@ _GRAVE_BATCHES_UP_TO: Final = 256
 # highest seq cannot make later writes unreadable
 _SEQ_MAX: Final = 2**63 - 1
 _SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
-_TEXT_SNAPSHOTS: Final = 16
 _NEVER: Final = 2**62  # an epoch no turn reaches
 _COUNTER_OF: Final[dict[WriteAction, str]] = {
     "put": "writes",
@@ -252,8 +251,11 @@ class _TextTrack:
     name: str
     handle: Any  # the text in Loro, looked up once (as a key's maps are)
     # (epoch, op, frontiers, text, made) after each change: the base for an older view;
-    # `made` is the epoch it was recorded at (an own-view snapshot's epoch is _NEVER)
-    snapshots: list[tuple[int, str, Any, str, int]] = field(default_factory=list)
+    # `made` is the epoch it was recorded at (an own-view snapshot's epoch is _NEVER).
+    # Kept while a live writer's view may be that old (never capped: a writer diffed
+    # against a later version would delete what others wrote meanwhile); the text is
+    # held only for the newest, older ones are read back at their frontiers when needed
+    snapshots: list[tuple[int, str, Any, str | None, int]] = field(default_factory=list)
     # the text as it read when Loro's state was last changed other than by this text's
     # own local edits (`Core._loro_changes` then), so a read need not ask Loro again
     known: str | None = None
@@ -1198,20 +1200,52 @@ class Core:
         # an edit of the current text itself (no older base) reads as written
         merged = text if frontiers is None and text is not None else self._text_now(track)
         track.known, track.known_at = merged, self._loro_changes
-        if text is None and op is None and track.snapshots and track.snapshots[-1][3] == merged:
+        snapshots = track.snapshots
+        if text is None and op is None and snapshots and snapshots[-1][3] == merged:
             return merged
         # what every writer that looks from now on sees: the merged text
         believed_here = frontiers is None and text == merged  # its writer saw it all
         owner = op or "" if believed_here else ""
         epoch = self._epoch
-        track.snapshots.append((epoch, owner, self._doc.oplog_frontiers, merged, epoch))
+        for i in range(len(snapshots) - 1, max(len(snapshots) - 3, -1), -1):
+            e, o, f, _, m = snapshots[i]  # the newest (one or two) held their text
+            snapshots[i] = (e, o, f, None, m)
+        snapshots.append((epoch, owner, self._doc.oplog_frontiers, merged, epoch))
         if frontiers is not None and text is not None:
             # what this op's own writer believes (its edit on its older base): for that
             # writer only, so it is never visible by epoch, and only until that writer
             # has seen the merged text recorded with it
-            track.snapshots.append((_NEVER, op or "", frontiers, text, epoch))
-        del track.snapshots[:-_TEXT_SNAPSHOTS]
+            snapshots.append((_NEVER, op or "", frontiers, text, epoch))
+        if not self._turns or len(snapshots) % 8 == 0:
+            self._release_views(state, track)
         return merged
+
+    def _release_views(self, state: _KeyState, track: _TextTrack) -> None:
+        """Drop the versions of a text that no live writer's view is as old as: with no
+        live turn, all but the newest; else those older than the newest one at or before
+        the oldest view of this key a live turn may still write from."""
+        snapshots = track.snapshots
+        live = [t for ref in list(self._turns) if (t := ref()) is not None]
+        if not live:
+            newest = [s for s in snapshots if s[0] != _NEVER][-1:]
+            if len(snapshots) > len(newest):
+                track.snapshots = newest
+            return
+        ident = (state.namespace, state.key)
+        horizon = min(_view_epoch(t, ident) for t in live)
+        base = -1  # the newest version at or before the horizon: the oldest view's base
+        for i, snapshot in enumerate(snapshots):
+            if snapshot[0] <= horizon:
+                base = i
+        track.snapshots = [
+            s
+            for i, s in enumerate(snapshots)
+            if i == base or (s[0] > horizon if s[0] != _NEVER else s[4] > horizon)
+        ]
+
+    def _text_at(self, track: _TextTrack, frontiers: Any) -> str:
+        """The text as it read at an older version of the document."""
+        return str(self._doc.fork_at(frontiers).get_text(track.name).to_string())
 
     def _text_track(self, state: _KeyState, path: FieldPath) -> _TextTrack:
         track = state.texts.get(path)
@@ -1254,10 +1288,12 @@ class Core:
             if visible(probe):
                 if i == len(snapshots) - 1 and text == current:
                     return None
-                return frontiers, text
-        for epoch, _, frontiers, text, _ in snapshots:  # older than what we kept: the oldest
+                return frontiers, self._text_at(track, frontiers) if text is None else text
+        # no version as old as this view is kept (released versions are only those no
+        # live view is as old as, so this view predates the text here): the oldest
+        for epoch, _, frontiers, text, _ in snapshots:
             if epoch != _NEVER:
-                return frontiers, text
+                return frontiers, self._text_at(track, frontiers) if text is None else text
         return None
 
     def _text_plan(

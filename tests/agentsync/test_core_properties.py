@@ -19,7 +19,7 @@ from agentsync._core import Core, Turn
 
 NS = ("proj",)
 KEYS = ("k1", "k2")
-SCHEMA = {NS: {"count": "counter"}}
+SCHEMA = {NS: {"count": "counter", "tags": "set"}}
 REGISTERS = (("status",), ("meta", "x"))
 TOKENS = [chr(0x4E00 + i) for i in range(500)]  # unique characters: text diffs are exact
 
