@@ -1107,10 +1107,12 @@ class Core:
         )
         seq = 1 if state.meta_rank is None else min(state.meta_rank[0] + 1, _SEQ_MAX)
         rank = (seq, self._peer, counter)
-        record = _pack([FORMAT, agent, action, now, fields, ops.entry_log, ops.kills, created, seq])
         # the first change to Loro: everything that could fail ran before it (planning,
-        # encoding), so a write that raises leaves no uncommitted op for the next commit
+        # validation), so a write that raises leaves no uncommitted op for the next
+        # commit; the record is packed after the text edits, whose deleted characters it
+        # carries (encoding lists of checked JSON does not fail)
         ops.edit_texts()
+        record = _pack([FORMAT, agent, action, now, fields, ops.entry_log, ops.kills, created, seq])
         if not state.listed and self._ident(kid) is None:
             # (also over an entry no agentsync writer made: the honest one replaces it)
             self._dir.insert(kid, [list(state.namespace), state.key])
@@ -1311,25 +1313,26 @@ class Core:
 
     def _write_text(
         self, state: _KeyState, path: FieldPath, new: str, plan: _TextPlan
-    ) -> tuple[Any, str]:
+    ) -> tuple[Any, str, list[int]]:
         """Apply a planned text edit. Returns (frontiers, text) of the writer's new view
-        (frontiers None: the whole document after commit)."""
+        (frontiers None: the whole document after commit) and the characters of its base
+        it deleted (`_edit_text`)."""
         track = self._text_track(state, path)
         current, base = plan
         track.known = None  # until the write records what the text reads after it
         if base is None:
-            _edit_text(track.handle, current, new)
-            return None, new
+            deleted = _edit_text(track.handle, current, new)
+            return None, new, deleted
         frontiers, base_text = base
         # the writer's base is an older version: edit a fork there and merge it back, so
         # edits it had not seen are kept (Loro merges the two like concurrent peers)
         fork = self._doc.fork_at(frontiers)
-        _edit_text(fork.get_text(track.name), base_text, new)
+        deleted = _edit_text(fork.get_text(track.name), base_text, new)
         fork.commit()
         self._doc.commit()
         self._doc.import_(fork.export(loro.ExportMode.Updates(self._doc.oplog_vv)))
         self._loro_changes += 1
-        return fork.oplog_frontiers, new
+        return fork.oplog_frontiers, new, deleted
 
     # -- materialization and conflicts ------------------------------------------------
     def _materialize(self, state: _KeyState) -> dict[str, JSON] | None:
@@ -1461,6 +1464,8 @@ class Core:
         if len(entries) < 2:
             return None
         same_kind = len({e.kind for e in entries}) == 1
+        if same_kind and entries[0].kind == "t":
+            return _text_contenders(entries)
         if same_kind and (
             entries[0].kind != "r" or len({canonical(e.value) for e in entries}) == 1
         ):
@@ -1520,6 +1525,36 @@ _ABSENT: Final = _Absent()
 _PRESENCE: Final = frozenset(_CODE_KIND)
 _TAG: Final = "*"  # kind code of a set/list element tag
 _DELTA: Final = "+"  # kind code of a counter increment
+
+
+def _text_contenders(entries: list[_Entry]) -> tuple[Contender, ...] | None:
+    """Concurrent edits of one text (live presences none of whose writers saw the
+    others): a conflict when two of them deleted or replaced a character in common and
+    wrote different texts; each such writer's whole text is a contender. Edits of
+    disjoint parts merge by character (None)."""
+    edits = [e for e in entries if _is_text_edit(e.value)]
+    involved: dict[str, _Entry] = {}
+    for i, left in enumerate(edits):
+        for right in edits[i + 1 :]:
+            if left.value[1] != right.value[1] and _runs_overlap(left.value[0], right.value[0]):
+                involved[left.eid] = left
+                involved[right.eid] = right
+    if not involved:
+        return None
+    ordered = sorted(involved.values(), key=lambda e: _op_sort_key(e.op))
+    return tuple(Contender(e.agent, e.op, e.value[1]) for e in ordered)
+
+
+def _is_text_edit(scalar: Any) -> bool:
+    """A text presence's record of an edit that deleted characters: [runs, text]."""
+    return (
+        type(scalar) is list
+        and len(scalar) == 2
+        and type(scalar[0]) is list
+        and len(scalar[0]) % 3 == 0
+        and all(type(n) is int for n in scalar[0])
+        and type(scalar[1]) is str
+    )
 
 
 def _view_epoch(turn: Turn, ident: tuple[Namespace, str]) -> int:
@@ -1813,16 +1848,20 @@ def _parse_element(elem: str) -> Any:
         return json.loads(elem)  # what msgspec refuses (e.g. 1e400), json reads
 
 
-def _edit_text(text: Any, old: str, new: str) -> None:
-    """Apply old -> new to a Loro text as a character diff.
+def _edit_text(text: Any, old: str, new: str) -> list[int]:
+    """Apply old -> new to a Loro text as a character diff; return the characters of
+    `old` it deleted, as runs `[peer, first counter, count, ...]` of their Loro ids (what
+    tells two concurrent edits that delete or replace the same characters apart from
+    edits of disjoint parts).
 
     A pure insertion or deletion is often ambiguous in position (`"ab.1"` -> `"ab.4 ab.1"`
     can insert `"ab.4 "` at 0 or `"4 ab."` at 3). Among the equally minimal positions we
     pick a word boundary, so that merged with a concurrent deletion of a neighbouring word
-    the edit stays whole and readable. Anything else goes to Loro's own diff.
+    the edit stays whole and readable. Anything else is a character diff of the changed
+    middle (one replacement of all of it when that middle is too large to diff).
     """
     if old == new:
-        return
+        return []
     n_old, n_new = len(old), len(new)
     limit = min(n_old, n_new)
     prefix = 0
@@ -1835,12 +1874,62 @@ def _edit_text(text: Any, old: str, new: str) -> None:
         size = n_new - n_old
         at = _word_aligned(old, n_old - suffix, prefix, size=0)
         text.insert(at, new[at : at + size])
-    elif n_new < n_old and prefix + suffix >= n_new:
+        return []
+    if n_new < n_old and prefix + suffix >= n_new:
         size = n_old - n_new
         at = _word_aligned(old, n_new - suffix, prefix, size=size)
+        deleted = _char_ids(text, at, size)
         text.delete(at, size)
+        return deleted
+    suffix = min(suffix, limit - prefix)  # prefix and suffix must not overlap
+    middle_old, middle_new = old[prefix : n_old - suffix], new[prefix : n_new - suffix]
+    if len(middle_old) * len(middle_new) <= _DIFF_CELLS:
+        matcher = difflib.SequenceMatcher(None, middle_old, middle_new, autojunk=False)
+        opcodes = [o for o in matcher.get_opcodes() if o[0] != "equal"]
     else:
-        text.update(new, use_refined_diff=False)
+        opcodes = [("replace", 0, len(middle_old), 0, len(middle_new))]
+    deleted = []
+    for tag, i1, i2, _, _ in opcodes:
+        if tag != "insert":
+            deleted += _char_ids(text, prefix + i1, i2 - i1)
+    for tag, i1, i2, j1, j2 in reversed(opcodes):  # from the end: positions stay valid
+        if tag != "insert":
+            text.delete(prefix + i1, i2 - i1)
+        if tag != "delete":
+            text.insert(prefix + i1, middle_new[j1:j2])
+    return deleted
+
+
+_DIFF_CELLS: Final = 4_000_000  # a changed middle up to ~2,000 x 2,000 chars is diffed
+_MIDDLE: Final = loro.Side.Middle
+
+
+def _char_ids(text: Any, at: int, size: int) -> list[int]:
+    """The Loro ids of `size` characters from `at`, as runs [peer, counter, count, ...]."""
+    runs: list[int] = []
+    for pos in range(at, at + size):
+        cursor = text.get_cursor(pos, _MIDDLE)
+        ident = None if cursor is None else cursor.id
+        if ident is None:
+            continue
+        peer, counter = int(ident.peer), int(ident.counter)
+        if runs and runs[-3] == peer and runs[-2] + runs[-1] == counter:
+            runs[-1] += 1
+        else:
+            runs += (peer, counter, 1)
+    return runs
+
+
+def _runs_overlap(a: list[int], b: list[int]) -> bool:
+    """Whether two id runs (`_char_ids`) name a character in common."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for i in range(0, len(a) - 2, 3):
+        spans.setdefault(a[i], []).append((a[i + 1], a[i + 1] + a[i + 2]))
+    for i in range(0, len(b) - 2, 3):
+        for start, end in spans.get(b[i], ()):
+            if start < b[i + 1] + b[i + 2] and b[i + 1] < end:
+                return True
+    return False
 
 
 def _word_aligned(s: str, lo: int, hi: int, *, size: int) -> int:
@@ -2099,6 +2188,7 @@ class _Ops:
         "state",
         "text_calls",
         "text_paths",
+        "text_presence",
         "touched",
         "visible",
     )
@@ -2116,6 +2206,8 @@ class _Ops:
         self.kills: list[str] = []
         self.changed_fields: set[FieldPath] = set()
         self.text_paths: dict[FieldPath, tuple[Any, str]] = {}
+        # the presence entry (and its stored payload) each text edit inserts
+        self.text_presence: dict[FieldPath, tuple[_Entry, list[Any]]] = {}
         # text edits planned, in order: (path, new text, seen any, plan)
         self.text_calls: list[tuple[FieldPath, str, bool, _TextPlan]] = []
         self.touched = False
@@ -2130,16 +2222,20 @@ class _Ops:
             self._child_index = state.live_children
 
     # presence entries ---------------------------------------------------------------
-    def _insert_presence(self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]) -> None:
+    def _insert_presence(
+        self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]
+    ) -> tuple[_Entry, list[Any]]:
         eid = self.core._reg_prefix(path) + self.op
-        self.entry_log += (eid, [code, scalar, self.agent])
-        self.inserted.append(_Entry(eid, path, self.op, self.agent, code, scalar))
+        payload = [code, scalar, self.agent]
+        self.entry_log += (eid, payload)
+        entry = _Entry(eid, path, self.op, self.agent, code, scalar)
+        self.inserted.append(entry)
         self._drop(seen)
-        if self.visible is _alive:
-            return  # it saw every live entry (its view is the live one)
-        live_unseen = [e for e in self.state.regs.get(path, {}).values() if e not in seen]
-        if live_unseen:
-            self.concurrent = True
+        if self.visible is not _alive:  # (a view that is the live one saw every entry)
+            live_unseen = [e for e in self.state.regs.get(path, {}).values() if e not in seen]
+            if live_unseen:
+                self.concurrent = True
+        return entry, payload
 
     def _drop(self, entries: list[_Entry]) -> None:
         for e in entries:
@@ -2228,7 +2324,9 @@ class _Ops:
         if not same_kind or (changed and node.kind == "text"):
             # text has no per-op content entries, so an edit re-asserts the field: a
             # concurrent removal of the field must not hide it (add-wins)
-            self._insert_presence(path, code, None, seen)
+            presence = self._insert_presence(path, code, None, seen)
+            if node.kind == "text":
+                self.text_presence[path] = presence
             self.touched = True
         if changed or not same_kind:
             self.changed_fields.add(path)
@@ -2278,15 +2376,27 @@ class _Ops:
         return True
 
     def edit_texts(self) -> None:
-        """Apply the planned text edits to Loro, in the order they were planned."""
+        """Apply the planned text edits to Loro, in the order they were planned. An edit
+        that deleted characters of its base records which, with the text its writer
+        wrote, in the field's presence entry: what a concurrent edit that deleted any of
+        the same characters is a conflict with (`_text_contenders`)."""
         edited: set[FieldPath] = set()
+        deleted: dict[FieldPath, list[int]] = {}
         for path, new, seen_any, planned in self.text_calls:
             plan: _TextPlan | None = planned
             if path in edited:
                 plan = self.core._text_plan(self.state, path, new, self.visible, seen_any)
             edited.add(path)
             if plan is not None:
-                self.text_paths[path] = self.core._write_text(self.state, path, new, plan)
+                frontiers, text, gone = self.core._write_text(self.state, path, new, plan)
+                self.text_paths[path] = (frontiers, text)
+                if gone:
+                    deleted.setdefault(path, []).extend(gone)
+        for path, gone in deleted.items():
+            presence = self.text_presence.get(path)
+            if presence is not None:
+                entry, payload = presence
+                entry.value = payload[1] = [gone, self.text_paths[path][1]]
 
     # mergeable content ------------------------------------------------------------------
     def _write_elements(self, path: FieldPath, items: list[Any], *, ordered: bool) -> bool:

@@ -92,3 +92,76 @@ def test_old_views_are_released_once_no_writer_holds_them() -> None:
     del turn
     core.put(NS, "k", {"notes": "done"}, agent="a", turn=None, now=1.0)
     assert len(track.snapshots) <= 2
+
+
+# -- concurrent text edits: merge disjoint, escalate overlapping (issue 15 item 4) ---------
+def _concurrent_notes(base: str, left: str, right: str, **kwargs: object) -> tuple[Core, Core]:
+    a, b = Core(peer_id=1, **kwargs), Core(peer_id=2, **kwargs)  # type: ignore[arg-type]
+    a.put(NS, "k", {"notes": base}, agent="setup", turn=None, now=1.0)
+    b.import_updates(a.export_updates())
+    a.put(NS, "k", {"notes": left}, agent="alice", turn=None, now=2.0)
+    b.put(NS, "k", {"notes": right}, agent="bob", turn=None, now=2.0)
+    a.import_updates(b.export_updates(a.version()))
+    b.import_updates(a.export_updates(b.version()))
+    assert a.get(NS, "k") == b.get(NS, "k") and a.escalations() == b.escalations()
+    return a, b
+
+
+def test_two_full_rewrites_are_a_conflict_not_an_interleave() -> None:
+    a, _ = _concurrent_notes("status: prod", "staging", "dev")
+    assert _notes(a) == "<escalated:notes>"
+    (esc,) = a.escalations()
+    assert esc.field == "notes"
+    assert sorted((c.agent_id, c.value) for c in esc.contenders) == [
+        ("alice", "staging"),
+        ("bob", "dev"),
+    ]
+
+
+def test_overlapping_replacements_conflict_and_provisional_reads_a_contender() -> None:
+    a, b = _concurrent_notes(
+        "the plan is to ship on monday",
+        "the plan is to ship on friday",
+        "the plan is to ship on tuesday",
+        conflict_value="provisional",
+    )
+    assert _notes(a) in ("the plan is to ship on friday", "the plan is to ship on tuesday")
+    assert _notes(a) == _notes(b)
+    assert len(a.escalations()) == 1
+
+
+def test_edits_of_disjoint_parts_merge_by_character() -> None:
+    a, _ = _concurrent_notes("alpha beta gamma", "ALPHA beta gamma", "alpha beta GAMMA")
+    assert _notes(a) == "ALPHA beta GAMMA"
+    assert a.escalations() == []
+    a, _ = _concurrent_notes("log\n", "log\none\n", "log\ntwo\n")  # two appends
+    assert sorted(_notes(a).splitlines()) == ["log", "one", "two"]
+    assert a.escalations() == []
+
+
+def test_the_same_deletion_by_both_writers_is_no_conflict() -> None:
+    a, _ = _concurrent_notes("keep drop keep", "keep keep", "keep keep")
+    assert _notes(a) == "keep keep"
+    assert a.escalations() == []
+
+
+def test_a_text_conflict_is_settled_by_a_write_that_saw_both() -> None:
+    a, b = _concurrent_notes("status: prod", "staging", "dev")
+    (esc,) = a.escalations()
+    a.resolve(esc, "staging", agent="human", now=3.0)
+    assert _notes(a) == "staging" and a.escalations() == []
+    b.import_updates(a.export_updates(b.version()))
+    assert _notes(b) == "staging" and b.escalations() == []
+    a.put(NS, "k", {"notes": "staging, then prod"}, agent="x", turn=None, now=4.0)
+    assert _notes(a) == "staging, then prod" and a.escalations() == []
+
+
+def test_concurrent_rewrites_by_parallel_writers_of_one_replica_conflict() -> None:
+    core = Core(peer_id=1)
+    core.put(NS, "k", {"notes": "draft one"}, agent="setup", turn=None, now=1.0)
+    left, right = core.begin_turn(), core.begin_turn()
+    core.put(NS, "k", {"notes": "final A"}, agent="left", turn=left, now=2.0)
+    core.put(NS, "k", {"notes": "final B"}, agent="right", turn=right, now=2.0)
+    (esc,) = core.escalations()
+    assert sorted(c.value for c in esc.contenders) == ["final A", "final B"]
+    assert _notes(core) == "<escalated:notes>"
