@@ -2000,6 +2000,9 @@ def _integer_length(head: str) -> int:
 
 
 def _increment_integer(integer: str) -> str | None:
+    last = integer[-1]
+    if last != "z" and len(integer) > 1:  # the common case: one digit up, no carry
+        return integer[:-1] + _DIGITS[_DIGITS.index(last) + 1]
     head, digits = integer[0], list(integer[1:])
     for i in range(len(digits) - 1, -1, -1):
         d = _DIGITS.index(digits[i]) + 1
