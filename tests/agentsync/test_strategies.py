@@ -166,3 +166,49 @@ def test_crdt_resolver_failure_leaves_the_conflict_open_and_stops_waiting() -> N
 def test_crdt_resolver_rejects_a_negative_settle_window() -> None:
     with pytest.raises(ValueError, match="settle_s"):
         make_replica("crdt+resolver", "r0", rng=random.Random(0), settle_s=-0.1)
+
+
+def test_crdt_resolver_asks_claude_once_through_the_real_client() -> None:
+    """With AnthropicResolver the decision is Claude's (here a mock HTTP transport), the
+    call is made once, and the wall time it took is charged in simulated time."""
+    import anthropic
+    import httpx2
+
+    from actors import clock
+    from agentsync import AnthropicResolver
+
+    requests: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        requests.append(request)
+        answer = {"type": "tool_use", "id": "toolu_1", "name": "settle_conflict"}
+        answer["input"] = {"choice": 1, "reason": "the later plan"}  # type: ignore[assignment]
+        body = {
+            "id": "msg_test",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude",
+            "content": [answer],
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 10, "output_tokens": 10},
+        }
+        return httpx2.Response(200, json=body)
+
+    with httpx2.Client(transport=httpx2.MockTransport(handler)) as http:
+        client = anthropic.Anthropic(api_key="sk-ant-test", http_client=http, max_retries=0)
+        reps = concurrent_writes("crdt+resolver", resolver=AnthropicResolver(client), settle_s=0.0)
+        escalation = reps[0].escalations()[0]
+
+        async def decide() -> float:
+            start = anyio.current_time()
+            assert await reps[0].arbitrate() == 1
+            return anyio.current_time() - start
+
+        spent = clock.run(decide)
+    assert len(requests) == 1
+    assert reps[0].counters.model_calls == 1 and reps[0].counters.model_latency_s > 0
+    assert spent == pytest.approx(reps[0].counters.model_latency_s)
+    value = reps[0].read(NS, "k")
+    assert value is not None and value["status"] == escalation.contenders[1].value
+    assert reps[0].escalations() == []
