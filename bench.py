@@ -108,6 +108,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="draw writes lost, conflicts, model calls and time to a usable value (.png)",
     )
     parser.add_argument("--wide", action="store_true", help="every column (needs ~190 columns)")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the table as Markdown (the README's)"
+    )
     parser.add_argument("--realtime", action="store_true", help="real sleeps, not virtual time")
     parser.add_argument("--log", action="store_true", help="show simulator events")
     args = parser.parse_args(argv)
@@ -181,10 +184,14 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _usable(r: RunResult) -> str:
-    if r.usable_after_ms is not None:
-        return _fmt(r.usable_after_ms)
-    return "[yellow]open[/]" if r.converged else "[red]never[/]"
+def _usable(r: RunResult, *, markup: bool = True) -> str:
+    usable = r.row()["usable_after_ms"]  # rounded as in the JSON, like every time shown
+    if usable is not None:
+        return _fmt(usable)
+    word = "open" if r.converged else "never"
+    if not markup:
+        return word
+    return f"[yellow]{word}[/]" if r.converged else f"[red]{word}[/]"
 
 
 def results_table(results: list[RunResult], *, wide: bool = False) -> Table:
@@ -242,6 +249,34 @@ def results_table(results: list[RunResult], *, wide: bool = False) -> Table:
         table.add_row(*(cells[name] for name, _ in shown))
         previous = r.scenario
     return table
+
+
+def markdown_table(results: list[RunResult]) -> str:
+    """The README's table: the default columns, outcomes in bold."""
+    header = (
+        "| scenario | strategy | verdict | outcome | writes lost | conflicts expected / escalated"
+        " / resolved / missed / false | model calls | usable after (ms) | converged after (ms)"
+        " | msgs/write |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = r.score
+        row = r.row()
+        cells = [
+            r.scenario,
+            r.strategy,
+            r.verdict,
+            f"**{s.outcome}**",
+            f"{s.writes_lost}/{r.writes}",
+            f"{s.conflicts_expected}/{s.escalations}/{s.resolved}/{s.missed_conflicts}"
+            f"/{s.false_escalations}",
+            str(r.model_calls),
+            _usable(r, markup=False),
+            _fmt(row["convergence_ms"]) if r.converged else "never",
+            _fmt(row["msgs_per_write"], 1),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def legend(*, realtime: bool = False, wide: bool = False) -> str:
@@ -378,15 +413,14 @@ def plot(results: list[RunResult], path: Path, title: str) -> None:
                     ax.text(r.model_calls, at, f" {r.model_calls}", va="center", fontsize=7)
                     top = max(top, r.model_calls)
                 else:
-                    if r.usable_after_ms is None:
+                    usable = r.row()["usable_after_ms"]
+                    if usable is None:
                         word = "open: waits for a consumer" if r.converged else "never converged"
                         ax.text(0, at, f" {word}", va="center", fontsize=7, color=colour)
                         continue
-                    ax.barh(at, r.usable_after_ms, height, color=colour)
-                    ax.text(
-                        r.usable_after_ms, at, f" {r.usable_after_ms:,.0f}", va="center", fontsize=7
-                    )
-                    top = max(top, r.usable_after_ms)
+                    ax.barh(at, usable, height, color=colour)
+                    ax.text(usable, at, f" {_fmt(usable)}", va="center", fontsize=7)
+                    top = max(top, usable)
         ax.set_xlim(0, 100 if panel == "lost" else (top * 1.45 if top else 1))
         if panel in ("conflicts", "calls"):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -472,7 +506,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 crashed.append(f"{scenario.name} / {strategy}: {type(exc).__name__}: {exc}")
             progress.advance(task)
     elapsed = time.perf_counter() - started
-    if results:
+    if results and args.markdown:
+        console.print(markdown_table(results), markup=False, highlight=False, soft_wrap=True)
+    elif results:
         console.print(results_table(results, wide=args.wide))
         console.print(legend(realtime=args.realtime, wide=args.wide))
     for r in results:

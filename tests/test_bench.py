@@ -196,3 +196,13 @@ def test_the_model_is_claude_when_a_key_is_configured(monkeypatch: pytest.Monkey
     resolver, name = bench.model_resolver()
     assert isinstance(resolver, AnthropicResolver) and not resolver.is_async
     assert name.startswith("Claude ")
+
+
+def test_markdown_prints_the_readme_table(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--scenario", "semantic_conflict", "--strategy", "crdt", "--markdown"]
+    assert bench.main([*argv, "--replicas", "4"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert rows[0].startswith("| scenario | strategy | verdict | outcome |")
+    cells = [c.strip() for c in rows[2].strip("|").split("|")]
+    assert cells[:4] == ["semantic_conflict", "crdt", "PASS", "**escalated**"]
+    assert len(cells) == 10 and cells[7] == "open"  # usable after: nobody drains it
