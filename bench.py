@@ -538,7 +538,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             "results": [r.row() for r in results],
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    if args.plot:
+    if args.plot and results:
         plot(results, args.plot, plot_title(args, results))
     failed = crashed or any(r.verdict == "FAIL" for r in results)
     return 1 if failed else 0
