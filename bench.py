@@ -105,9 +105,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--plot",
         type=Path,
         metavar="PATH",
-        help="draw writes lost, conflicts, model calls and time to a usable value (.png)",
+        help="draw lost writes, conflicts, model calls, time to a usable value (.png .svg .pdf)",
     )
-    parser.add_argument("--wide", action="store_true", help="every column (needs ~190 columns)")
+    parser.add_argument("--wide", action="store_true", help="every column (needs ~175 columns)")
     parser.add_argument(
         "--markdown", action="store_true", help="print the table as Markdown (the README's)"
     )
@@ -195,7 +195,7 @@ def _usable(r: RunResult, *, markup: bool = True) -> str:
 
 
 def results_table(results: list[RunResult], *, wide: bool = False) -> Table:
-    """The results, one row per run; `wide` adds the network columns (~190 columns)."""
+    """The results, one row per run; `wide` adds the network columns (~175 columns)."""
     table = Table(
         title="agentsync gossip benchmark", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
     )
