@@ -7,7 +7,11 @@ Every scenario runs on a simulated network (virtual clock unless --realtime) onc
 strategy, with the same seed, agents and schedule. The checker derives ground truth from
 the delivery history and scores each run. PASS means the strategy met its expectation
 for that scenario; the outcome column says *how*: three PASSes are not the same result.
-Exit status: 0 if every run passed, 1 if any run failed (or crashed), 2 on bad arguments.
+The default table fits 120 columns; --wide adds the network columns, --json keeps all.
+The model behind transactional and crdt+resolver is an offline stand-in with a modelled
+latency, or Claude (AnthropicResolver) when ANTHROPIC_API_KEY is set.
+Exit status: 0 if every run passed, 1 if any run failed (or crashed), 2 on bad arguments
+(output paths are checked before anything runs).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from rich.table import Table
 
 from actors.harness import RunConfig, RunResult, run_scenario
 from actors.scenario import Scenario, available_scenarios, load_scenario
-from agentsync import _accel
-from agentsync._errors import ScenarioError
+from agentsync import AnthropicResolver, _accel
+from agentsync._errors import AgentSyncError, ScenarioError
+from agentsync._resolvers import Resolver
 from agentsync._strategies import STRATEGIES
 
 DEFAULT_ORDER = (
@@ -50,6 +55,16 @@ OUTCOME_STYLE = {
     "corrupted": "bold red",
 }
 
+STRATEGY_COLOUR = {
+    "lww": "#d62728",
+    "transactional": "#9467bd",
+    "crdt": "#1f77b4",
+    "crdt+resolver": "#2ca02c",
+}
+"""One colour per strategy, the same in every panel of the plot."""
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
 OUTCOME_MEANING = {
     "auto_merged": "nothing to resolve, nothing lost",
     "escalated": "genuine conflicts flagged for a consumer, nothing lost",
@@ -61,7 +76,9 @@ OUTCOME_MEANING = {
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench.py",
-        description="Compare lww, transactional and crdt on simulated gossip scenarios.",
+        description=(
+            "Compare lww, transactional, crdt and crdt+resolver on simulated gossip scenarios."
+        ),
     )
     parser.add_argument(
         "--replicas", type=int, metavar="N", help="replicas per scenario (default: its own)"
@@ -85,14 +102,59 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON")
     parser.add_argument(
-        "--plot", type=Path, metavar="PATH", help="write a PNG of convergence over time"
+        "--plot",
+        type=Path,
+        metavar="PATH",
+        help="draw lost writes, conflicts, model calls, time to a usable value (.png .svg .pdf)",
+    )
+    parser.add_argument("--wide", action="store_true", help="every column (needs ~175 columns)")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the table as Markdown (the README's)"
     )
     parser.add_argument("--realtime", action="store_true", help="real sleeps, not virtual time")
     parser.add_argument("--log", action="store_true", help="show simulator events")
     args = parser.parse_args(argv)
     if args.replicas is not None and args.replicas < 1:
         parser.error("--replicas must be at least 1")
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        problem = None if path is None else output_problem(path)
+        if problem:
+            parser.error(f"{flag} {path}: {problem}")
+    if args.plot is not None and args.plot.suffix.lower() not in PLOT_FORMATS:
+        parser.error(
+            f"--plot {args.plot}: the file name must end in {', '.join(PLOT_FORMATS)}"
+            " (the format follows the extension)"
+        )
     return args
+
+
+def output_problem(path: Path) -> str | None:
+    """Why `path` cannot be written, checked before the run (None: it can)."""
+    if path.is_dir():
+        return "is a directory"
+    parent = path.parent
+    if not parent.exists():
+        return f"directory {parent} does not exist"
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "exists and is not writable"
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"directory {parent} is not writable"
+    return None
+
+
+def model_resolver() -> tuple[Resolver | None, str]:
+    """The model behind transactional and crdt+resolver, and how to name it.
+
+    Claude (`AnthropicResolver`, a sync client: the simulation charges the wall time each
+    call took) when ANTHROPIC_API_KEY is set, else None: the strategies' offline stand-in
+    with the scenario's modelled latency.
+    """
+    if not os.environ.get("ANTHROPIC_API_KEY", "").strip():
+        return None, "offline stand-in, modelled latency"
+    resolver = AnthropicResolver()
+    return resolver, f"Claude {resolver.model} (AnthropicResolver)"
 
 
 def configure_logging(show: bool) -> None:
@@ -122,103 +184,268 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def results_table(results: list[RunResult]) -> Table:
+def _usable(r: RunResult, *, markup: bool = True) -> str:
+    usable = r.row()["usable_after_ms"]  # rounded as in the JSON, like every time shown
+    if usable is not None:
+        return _fmt(usable)
+    word = "open" if r.converged else "never"
+    if not markup:
+        return word
+    return f"[yellow]{word}[/]" if r.converged else f"[red]{word}[/]"
+
+
+def results_table(results: list[RunResult], *, wide: bool = False) -> Table:
+    """The results, one row per run; `wide` adds the network columns (~175 columns)."""
     table = Table(
         title="agentsync gossip benchmark", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
     )
-    columns: list[tuple[str, JustifyMethod]] = [
-        ("scenario", "left"),
-        ("strategy", "left"),
-        ("verdict", "center"),
-        ("outcome", "left"),
-        ("conv ms", "right"),
-        ("rounds", "right"),
-        ("msg/w", "right"),
-        ("KB (x min)", "right"),
-        ("p50/max ms", "right"),
-        ("lost/writes", "right"),
-        ("conflicts e/s/r/m/f", "center"),
-        ("attrib", "center"),
-        ("calls", "right"),
-        ("wall ms", "right"),
+    columns: list[tuple[str, JustifyMethod, bool]] = [
+        ("scenario", "left", True),
+        ("strategy", "left", True),
+        ("verdict", "center", True),
+        ("outcome", "left", True),
+        ("lost", "right", True),
+        ("conflicts", "center", True),
+        ("calls", "right", True),
+        ("usable ms", "right", True),
+        ("conv ms", "right", True),
+        ("rounds", "right", wide),
+        ("msg/w", "right", True),
+        ("KB (x min)", "right", wide),
+        ("p50/max ms", "right", wide),
+        ("attrib", "center", wide),
+        ("wall ms", "right", wide),
     ]
-    for name, justify in columns:
+    shown = [(name, justify) for name, justify, show in columns if show]
+    for name, justify in shown:
         table.add_column(name, justify=justify, no_wrap=True)
     previous = None
     for r in results:
         row = r.row()
         s = r.score
         lat = row["stable_latency_ms"]
-        verdict = "[green]PASS[/]" if r.verdict == "PASS" else "[bold red]FAIL[/]"
         style = OUTCOME_STYLE.get(s.outcome, "")
         lost = f"[red]{s.writes_lost}[/]" if s.writes_lost else "0"
-        conflicts = (
-            f"{s.conflicts_expected}/{s.escalations}/{s.resolved}/"
-            f"{s.missed_conflicts}/{s.false_escalations}"
-        )
-        table.add_row(
-            r.scenario if r.scenario != previous else "",
-            r.strategy,
-            verdict,
-            f"[{style}]{s.outcome}[/]",
-            _fmt(row["convergence_ms"]) if r.converged else "[red]never[/]",
-            _fmt(row["rounds"], 1),
-            _fmt(row["msgs_per_write"], 1),
-            f"{_fmt(r.bytes / 1024, 1)} ({_fmt(r.bytes_ratio, 2)})",
-            f"{_fmt(lat['p50'])}/{_fmt(lat['max'])}",
-            f"{lost}/{r.writes}",
-            conflicts,
-            "yes" if s.attribution_complete else "[yellow]no[/]",
-            str(r.model_calls),
-            _fmt(r.wall_ms),
-        )
+        cells = {
+            "scenario": r.scenario if r.scenario != previous else "",
+            "strategy": r.strategy,
+            "verdict": "[green]PASS[/]" if r.verdict == "PASS" else "[bold red]FAIL[/]",
+            "outcome": f"[{style}]{s.outcome}[/]",
+            "lost": f"{lost}/{r.writes}",
+            "conflicts": (
+                f"{s.conflicts_expected}/{s.escalations}/{s.resolved}/"
+                f"{s.missed_conflicts}/{s.false_escalations}"
+            ),
+            "calls": str(r.model_calls),
+            "usable ms": _usable(r),
+            "conv ms": _fmt(row["convergence_ms"]) if r.converged else "[red]never[/]",
+            "rounds": _fmt(row["rounds"], 1),
+            "msg/w": _fmt(row["msgs_per_write"], 1),
+            "KB (x min)": f"{_fmt(r.bytes / 1024, 1)} ({_fmt(r.bytes_ratio, 2)})",
+            "p50/max ms": f"{_fmt(lat['p50'])}/{_fmt(lat['max'])}",
+            "attrib": "yes" if s.attribution_complete else "[yellow]no[/]",
+            "wall ms": _fmt(r.wall_ms),
+        }
+        table.add_row(*(cells[name] for name, _ in shown))
         previous = r.scenario
     return table
 
 
-def legend() -> str:
+def markdown_table(results: list[RunResult]) -> str:
+    """The README's table: the default columns, outcomes in bold."""
+    header = (
+        "| scenario | strategy | verdict | outcome | writes lost | conflicts expected / escalated"
+        " / resolved / missed / false | model calls | usable after (ms) | converged after (ms)"
+        " | msgs/write |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = r.score
+        row = r.row()
+        cells = [
+            r.scenario,
+            r.strategy,
+            r.verdict,
+            f"**{s.outcome}**",
+            f"{s.writes_lost}/{r.writes}",
+            f"{s.conflicts_expected}/{s.escalations}/{s.resolved}/{s.missed_conflicts}"
+            f"/{s.false_escalations}",
+            str(r.model_calls),
+            _usable(r, markup=False),
+            _fmt(row["convergence_ms"]) if r.converged else "never",
+            _fmt(row["msgs_per_write"], 1),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def legend(*, realtime: bool = False, wide: bool = False) -> str:
     lines = [
         "PASS: the strategy met its expectation for the scenario. The outcome says how:",
     ]
     for outcome, meaning in OUTCOME_MEANING.items():
         lines.append(f"  [{OUTCOME_STYLE[outcome]}]{outcome}[/]: {meaning}")
-    lines.append(
-        "conflicts e/s/r/m/f: expected / escalated / resolved by a model / missed / false"
-        " escalations. attrib: every surviving write attributed to its agent. x min: bytes"
-        " sent over the minimum (each write's delta once to every other replica, plus digests)."
-    )
-    lines.append(
-        "Times are simulated (virtual clock) except wall ms; conv ms counts from the last"
-        " write; rounds are gossip intervals; p50/max: time until every replica has a write."
-    )
+    lines += [
+        "lost: writes lost / writes. calls: model calls. msg/w: messages per write.",
+        "conflicts: expected / escalated / resolved by a model / missed / false escalations.",
+        "usable ms: from the last conflicting write until every replica reads the same decided"
+        " value in every field",
+        "  (open: a conflict still waits for a consumer). conv ms: from the last write until"
+        " every replica shows one state.",
+    ]
+    if wide:
+        lines += [
+            "rounds: conv ms in gossip intervals. p50/max: time until every replica has a write."
+            " attrib: every surviving write attributed to its agent.",
+            "x min: bytes sent over the minimum (each write's delta once to every other replica,"
+            " plus digests).",
+        ]
+    if realtime:
+        times = "Times are real time (--realtime: real sleeps on the wall clock)."
+    else:
+        times = "Times are simulated (virtual clock) except wall ms."
+    lines.append(times if wide else f"{times} --wide: every column; --json: every figure.")
     return "\n".join(lines)
 
 
-def plot(results: list[RunResult], path: Path) -> None:
+def plot_title(args: argparse.Namespace, results: list[RunResult]) -> str:
+    scenarios = len(dict.fromkeys(r.scenario for r in results))
+    strategies = ", ".join(dict.fromkeys(r.strategy for r in results))
+    replicas = sorted({r.replicas for r in results})
+    count = str(replicas[0]) if len(replicas) == 1 else f"{replicas[0]}-{replicas[-1]}"
+    jitter = ", jitter" if args.jitter else ""
+    time_kind = "real time" if args.realtime else "simulated time"
+    return (
+        f"agentsync gossip benchmark: {scenarios} scenarios x ({strategies}),"
+        f" {count} replicas, seed {args.seed}{jitter}, {time_kind}"
+    )
+
+
+def plot(results: list[RunResult], path: Path, title: str) -> None:
+    """Small multiples: one row per scenario, one bar per strategy, one panel per figure
+    of merit (writes lost, conflicts, model calls, time to a usable value). Panels with
+    nothing to show in these runs are left out."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     scenarios = list(dict.fromkeys(r.scenario for r in results))
-    cols = min(3, len(scenarios))
-    rows = (len(scenarios) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
-    for ax, scenario in zip(axes.flat, scenarios, strict=False):
-        for r in results:
-            if r.scenario != scenario or not r.timeline:
-                continue
-            xs = [t for t, _ in r.timeline]
-            ys = [c * 100 for _, c in r.timeline]
-            ax.plot(xs, ys, label=f"{r.strategy} ({r.score.outcome})")
-        ax.set_title(scenario)
-        ax.set_xlabel("simulated s")
-        ax.set_ylabel("writes delivered %")
-        ax.set_ylim(0, 105)
-        ax.legend(fontsize="small")
-    for ax in list(axes.flat)[len(scenarios) :]:
-        ax.axis("off")
-    fig.tight_layout()
+    strategies = list(dict.fromkeys(r.strategy for r in results))
+    by_run = {(r.scenario, r.strategy): r for r in results}
+    height = 0.8 / len(strategies)
+
+    def y(scenario_index: int, strategy_index: int) -> float:
+        # scenarios top to bottom, strategies in legend order inside each group
+        return -scenario_index + 0.4 - height * (strategy_index + 0.5)
+
+    panels: list[str] = ["lost"]
+    if any(r.score.conflicts_expected or r.score.escalations for r in results):
+        panels.append("conflicts")
+    if any(r.model_calls for r in results):
+        panels.append("calls")
+    panels.append("usable")
+    titles = {
+        "lost": "writes lost (% of writes)",
+        "conflicts": "genuine conflicts: resolved / escalated / missed",
+        "calls": "model calls",
+        "usable": "time to a usable value (ms)",
+    }
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(4.2 * len(panels), 1.2 + 0.75 * len(scenarios) * max(1, len(strategies) / 3)),
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, panel in zip(axes[0], panels, strict=True):
+        ax.set_title(titles[panel], fontsize=11)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+        top = 0.0
+        for si, scenario in enumerate(scenarios):
+            for ki, strategy in enumerate(strategies):
+                r = by_run.get((scenario, strategy))
+                if r is None:
+                    continue
+                colour = STRATEGY_COLOUR.get(strategy, "grey")
+                at = y(si, ki)
+                s = r.score
+                if panel == "lost":
+                    value = 100 * s.writes_lost / r.writes if r.writes else 0.0
+                    ax.barh(at, value, height, color=colour)
+                    label = f"{s.writes_lost}/{r.writes}" if s.writes_lost else "0"
+                    ax.text(value, at, f" {label}", va="center", fontsize=7)
+                    top = max(top, value)
+                elif panel == "conflicts":
+                    left = 0.0
+                    for count, style in (
+                        (s.resolved, {"color": colour}),
+                        (s.escalations, {"color": "white", "edgecolor": colour, "hatch": "///"}),
+                        (s.missed_conflicts, {"color": "black"}),
+                    ):
+                        if count:
+                            ax.barh(at, count, height, left=left, **style)  # type: ignore[arg-type]
+                            left += count
+                    if not any(
+                        o.score.conflicts_expected or o.score.escalations
+                        for o in results
+                        if o.scenario == scenario
+                    ):
+                        if ki == 0:
+                            ax.text(0, -si, " no conflicts", va="center", fontsize=8, color="grey")
+                    elif s.conflicts_expected or left:
+                        parts = [
+                            f"{n} {what}"
+                            for n, what in (
+                                (s.resolved, "resolved"),
+                                (s.escalations, "escalated"),
+                                (s.missed_conflicts, "missed"),
+                            )
+                            if n
+                        ]
+                        ax.text(left, at, " " + ", ".join(parts), va="center", fontsize=7)
+                    top = max(top, left)
+                elif panel == "calls":
+                    ax.barh(at, r.model_calls, height, color=colour)
+                    ax.text(r.model_calls, at, f" {r.model_calls}", va="center", fontsize=7)
+                    top = max(top, r.model_calls)
+                else:
+                    usable = r.row()["usable_after_ms"]
+                    if usable is None:
+                        word = "open: waits for a consumer" if r.converged else "never converged"
+                        ax.text(0, at, f" {word}", va="center", fontsize=7, color=colour)
+                        continue
+                    ax.barh(at, usable, height, color=colour)
+                    ax.text(usable, at, f" {_fmt(usable)}", va="center", fontsize=7)
+                    top = max(top, usable)
+        ax.set_xlim(0, 100 if panel == "lost" else (top * 1.45 if top else 1))
+        if panel in ("conflicts", "calls"):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    first = axes[0][0]
+    first.set_yticks([-i for i in range(len(scenarios))], scenarios)
+    first.set_ylim(-len(scenarios) + 0.5, 0.5)
+    for i in range(1, len(scenarios)):
+        for ax in axes[0]:
+            ax.axhline(-i + 0.5, color="grey", lw=0.5, alpha=0.5)
+    handles = [Patch(color=STRATEGY_COLOUR.get(name, "grey"), label=name) for name in strategies]
+    if "conflicts" in panels:
+        handles += [
+            Patch(facecolor="white", edgecolor="grey", hatch="///", label="escalated (open)"),
+            Patch(color="black", label="missed (silently decided)"),
+        ]
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        ncol=len(handles),
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.955),
+        fontsize=9,
+    )
+    fig.suptitle(title, fontsize=12, y=0.995)
+    fig.tight_layout(rect=(0, 0, 1, 0.91))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -227,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     if not console.is_terminal:
-        console = Console(width=200)  # piped or captured: do not squeeze the table to 80
+        # piped or captured: as wide as a 120-column terminal, or the whole wide table
+        console = Console(width=200 if args.wide else 120)
     saved = structlog.get_config()
     configure_logging(args.log)
     try:
@@ -244,6 +472,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[bold red]scenario error:[/] {exc}")
         return 2
     strategies: list[str] = args.strategy or list(STRATEGIES)
+    try:
+        resolver, model = model_resolver()
+    except AgentSyncError as exc:
+        console.print(f"[bold red]model error:[/] {exc}")
+        return 2
     jobs = [(sc, st) for sc in scenarios for st in strategies]
     results: list[RunResult] = []
     crashed: list[str] = []
@@ -265,6 +498,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 seed=args.seed,
                 jitter=args.jitter,
                 realtime=args.realtime,
+                options={} if resolver is None else {"resolver": resolver},
             )
             try:
                 results.append(run_scenario(scenario, config))
@@ -272,9 +506,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 crashed.append(f"{scenario.name} / {strategy}: {type(exc).__name__}: {exc}")
             progress.advance(task)
     elapsed = time.perf_counter() - started
-    if results:
-        console.print(results_table(results))
-        console.print(legend())
+    if results and args.markdown:
+        console.print(markdown_table(results), markup=False, highlight=False, soft_wrap=True)
+    elif results:
+        console.print(results_table(results, wide=args.wide))
+        console.print(legend(realtime=args.realtime, wide=args.wide))
     for r in results:
         if r.failures:
             console.print(f"[bold red]FAIL[/] {r.scenario} / {r.strategy}: {'; '.join(r.failures)}")
@@ -283,7 +519,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     for line in crashed:
         console.print(f"[bold red]ERROR[/] {line}")
     build = _accel.build_name()
-    console.print(f"{len(results)} runs in {elapsed:.1f} s wall (agentsync build: {build})")
+    console.print(
+        f"{len(results)} runs in {elapsed:.1f} s wall (agentsync build: {build}; model: {model})"
+    )
     if args.json:
         payload = {
             "config": {
@@ -293,14 +531,15 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 "scenarios": [s.name for s in scenarios],
                 "strategies": strategies,
                 "realtime": args.realtime,
+                "model": model,
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
             },
             "results": [r.row() for r in results],
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    if args.plot:
-        plot(results, args.plot)
+    if args.plot and results:
+        plot(results, args.plot, plot_title(args, results))
     failed = crashed or any(r.verdict == "FAIL" for r in results)
     return 1 if failed else 0
 

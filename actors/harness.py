@@ -44,6 +44,7 @@ ROW_KEYS: tuple[str, ...] = (
     "outcome",
     "converged",
     "convergence_ms",
+    "usable_after_ms",
     "rounds",
     "messages",
     "bytes",
@@ -86,6 +87,10 @@ class RunResult:
     converged: bool
     convergence_ms: float | None
     """Simulated ms from the last write until every replica showed the same state."""
+    usable_after_ms: float | None
+    """Simulated ms from the last conflicting write (the last write if nothing
+    conflicted) until every replica read the same decided value for every field; None
+    if a conflict was still open when the run ended (nobody drained it)."""
     rounds: float | None
     """The same span in gossip intervals."""
     messages: int
@@ -134,6 +139,7 @@ class RunResult:
             "outcome": s.outcome,
             "converged": self.converged,
             "convergence_ms": _round(self.convergence_ms),
+            "usable_after_ms": _round(self.usable_after_ms),
             "rounds": self.rounds,
             "messages": self.messages,
             "bytes": self.bytes,
@@ -212,6 +218,9 @@ class _Simulation:
         options: dict[str, Any] = {
             "schema": scenario.schema(),
             "model_latency_s": scenario.model_latency_ms / 1000,
+            # a resolver that escalates, then resolves waits one gossip interval for a
+            # conflict's contenders to stop trickling in
+            "settle_s": g.interval_ms / 1000,
             **config.options,
         }
         namespace = tuple(scenario.workload.namespace)
@@ -317,7 +326,10 @@ class _Simulation:
                 self.agents_done.is_set()
                 and self.faults_done.is_set()
                 and history.unstable == 0
-                and not any(a.down or a.arbitrating for a in self.actors)
+                and not any(
+                    a.down or a.arbitrating or a.replica.decision_due_at() is not None
+                    for a in self.actors
+                )
                 and self._states_agree()
             ):
                 self.converged_at = max(history.all_stable_at() or 0.0, history.last_change_at)
@@ -381,11 +393,19 @@ async def simulate(scenario: Scenario, config: RunConfig) -> RunResult:
         rounds: float | None = round(span / interval, 1)
     else:
         convergence_ms, rounds = None, None
+    conflicts = truth.conflicts()
+    if converged and not any(state.escalations for state in states):
+        assert sim.converged_at is not None
+        contenders = [w.at for f in conflicts.values() for w in f.contenders]
+        since = max(contenders, default=last_write)
+        usable_after_ms: float | None = max(0.0, sim.converged_at - since) * 1000
+    else:
+        usable_after_ms = None
     expect = scenario.expect.get(config.strategy, ExpectSpec())
     failures = expectation_failures(
         expect, converged=converged, result=result, model_calls=model_calls
     )
-    for where, conflict in truth.conflicts().items():
+    for where, conflict in conflicts.items():
         log.info(
             "conflict",
             key=where[1],
@@ -400,6 +420,7 @@ async def simulate(scenario: Scenario, config: RunConfig) -> RunResult:
         replicas=sim.n,
         converged=converged,
         convergence_ms=convergence_ms,
+        usable_after_ms=usable_after_ms,
         rounds=rounds,
         messages=net.messages,
         bytes=net.bytes,

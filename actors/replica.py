@@ -206,7 +206,10 @@ class ReplicaActor:
             self._next_tick = now + self._rng.uniform(0.0, gossip.interval_s)
         inbox = self._inbox
         while True:
-            deadline = min(self._next_tick, self._next_flush)
+            decision = self.replica.decision_due_at()
+            deadline = min(
+                self._next_tick, self._next_flush, math.inf if decision is None else decision
+            )
             item: Inbound | None = None
             with anyio.move_on_after(deadline - anyio.current_time()):
                 item = await inbox.receive()
@@ -216,6 +219,8 @@ class ReplicaActor:
                     self._flush()
                 if self._next_tick <= now:
                     self._tick(now)
+                if decision is not None and decision <= now:
+                    await self._arbitrate()
                 continue
             await self._handle(item)
             while True:  # drain what queued up meanwhile without re-arming a timeout

@@ -87,7 +87,8 @@ class FieldSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     values: list[Scalar] = []
     """Register values agents choose from (at least two)."""
     declare: bool = False
-    """Declare the kind in the replicas' schema (counters must be declared)."""
+    """Declare the kind in the replicas' schema (counters must be declared; sets always
+    are, see `Scenario.schema`)."""
 
 
 class Mix(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -185,8 +186,15 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
         return {tuple(f.path.split(".")): f.kind for f in self.workload.fields}
 
     def schema(self) -> dict[tuple[str, ...], dict[str, str]]:
-        """The declared kinds, in the shape `make_replica(schema=...)` takes."""
-        declared: dict[str, str] = {f.path: f.kind for f in self.workload.fields if f.declare}
+        """The declared kinds, in the shape `make_replica(schema=...)` takes.
+
+        A `set` field is always declared: SPEC 3 never infers a set (an undeclared list is
+        an ordered sequence: duplicates kept, order meaningful), and the checker scores a
+        `set` field as an add-wins set, so the replicas must hold one.
+        """
+        declared: dict[str, str] = {
+            f.path: f.kind for f in self.workload.fields if f.declare or f.kind == "set"
+        }
         return {tuple(self.workload.namespace): declared} if declared else {}
 
 

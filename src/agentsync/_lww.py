@@ -120,6 +120,9 @@ class LwwReplica:
     async def arbitrate(self) -> int:
         return 0
 
+    def decision_due_at(self) -> float | None:
+        return None
+
     # -- reads ---------------------------------------------------------------------------
     def read(self, namespace: Namespace, key: str) -> dict[str, JSON] | None:
         cells = self._cells.get((tuple(namespace), key))

@@ -1,18 +1,28 @@
-"""Strategies behind one interface: `crdt`, `transactional` (here) and `lww` (`_lww.py`).
+"""Strategies behind one interface: `crdt`, `transactional`, `crdt+resolver` (here) and
+`lww` (`_lww.py`).
 
 - `crdt`: the Loro value core. Concurrent scalar disagreements end *escalated*; it never
   calls a model.
 - `transactional`: the same merge for mergeable fields, but every scalar conflict is
-  settled by one model call. Decisions are serialized through one arbiter replica
-  (`arbiter_id`, default `"r0"`), as a transaction log would order them; the decision is an
-  ordinary attributed write (agent `"resolver:<name>"`) that has seen every contender and
-  reaches the other replicas by gossip. A model call costs its modelled latency in
-  simulated time (`anyio.sleep`), so its price shows in convergence time.
+  settled by one model call as soon as the arbiter sees it. Decisions are serialized
+  through one arbiter replica (`arbiter_id`, default `"r0"`), as a transaction log would
+  order them; the decision is an ordinary attributed write (agent `"resolver:<name>"`)
+  that has seen every contender and reaches the other replicas by gossip. A contender
+  that arrives after a decision is concurrent with it and reopens the conflict: another
+  call.
+- `crdt+resolver`: the CRDT with the same model attached as the resolver of one replica
+  (`arbiter_id`), the way an application attaches `resolver=` to one store. Everything
+  mergeable merges for free; the resolver decides a conflict once it has stopped gaining
+  contenders for `settle_s` (escalate, then resolve), so a conflict costs one call.
+
+A model call costs simulated time: the modelled latency of a stand-in (`latency_s`), or
+the wall time a real model took, so its price shows in convergence time.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -21,14 +31,20 @@ import structlog
 
 from ._core import Core, Turn
 from ._errors import ResolverError
-from ._resolvers import OfflineResolver, Resolver, aresolve_with
+from ._resolvers import OfflineResolver, Resolver, aresolve_with, resolve_with
 from ._strategy import Seen, StrategyCounters, StrategyReplica
 from ._types import JSON, Escalation, Namespace
 from ._values import Schema
 
-STRATEGIES = ("lww", "transactional", "crdt")
+STRATEGIES = ("lww", "transactional", "crdt", "crdt+resolver")
 
-__all__ = ["STRATEGIES", "CrdtReplica", "TransactionalReplica", "make_replica"]
+__all__ = [
+    "STRATEGIES",
+    "CrdtReplica",
+    "CrdtResolverReplica",
+    "TransactionalReplica",
+    "make_replica",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -104,8 +120,45 @@ class CrdtReplica:
     async def arbitrate(self) -> int:
         return 0
 
+    def decision_due_at(self) -> float | None:
+        return None
+
     def stats(self) -> Mapping[str, float]:
         return self.core.stats()
+
+
+class _ModelCaller:
+    """One model attached to a replica: counts its calls and charges their latency in
+    simulated time."""
+
+    def __init__(self, resolver: Resolver | None, model_latency_s: float) -> None:
+        if model_latency_s < 0:
+            raise ValueError(f"model_latency_s must be >= 0, got {model_latency_s!r}")
+        self.resolver: Resolver = resolver or OfflineResolver(latency_s=model_latency_s)
+        modelled = getattr(self.resolver, "latency_s", None)
+        self.modelled_latency_s: float | None = None if modelled is None else float(modelled)
+        self.agent = f"resolver:{getattr(self.resolver, 'name', type(self.resolver).__name__)}"
+
+    async def decide(self, escalation: Escalation, counters: StrategyCounters) -> JSON:
+        """One model call; raises `ResolverError` when the model gives no usable value.
+
+        A stand-in sleeps its modelled latency. A real model is called synchronously so
+        that simulated time stands still while it thinks, then the wall time it took is
+        slept in simulated time: either way the call costs what it would cost.
+        """
+        counters.model_calls += 1
+        if self.modelled_latency_s is not None:
+            if self.modelled_latency_s:
+                counters.model_latency_s += self.modelled_latency_s
+                await anyio.sleep(self.modelled_latency_s)
+            return await aresolve_with(self.resolver, escalation)
+        started = time.perf_counter()
+        try:
+            return resolve_with(self.resolver, escalation)
+        finally:
+            took = time.perf_counter() - started
+            counters.model_latency_s += took
+            await anyio.sleep(took)
 
 
 class TransactionalReplica(CrdtReplica):
@@ -125,12 +178,10 @@ class TransactionalReplica(CrdtReplica):
         **ignored: Any,
     ) -> None:
         super().__init__(replica_id, rng=rng, schema=schema, **ignored)
-        if model_latency_s < 0:
-            raise ValueError(f"model_latency_s must be >= 0, got {model_latency_s!r}")
-        self.resolver: Resolver = resolver or OfflineResolver(latency_s=model_latency_s)
-        self.model_latency_s = float(getattr(self.resolver, "latency_s", 0.0))
+        self._model = _ModelCaller(resolver, model_latency_s)
+        self.resolver: Resolver = self._model.resolver
+        self.model_latency_s = self._model.modelled_latency_s or 0.0
         self.is_arbiter = replica_id == arbiter_id
-        self._agent = f"resolver:{getattr(self.resolver, 'name', type(self.resolver).__name__)}"
         self._failed: set[str] = set()
 
     async def arbitrate(self) -> int:
@@ -142,22 +193,84 @@ class TransactionalReplica(CrdtReplica):
             pending = [e for e in self.core.escalations() if e.id not in self._failed]
             if not pending:
                 return calls
-            escalation = pending[0]
             calls += 1
-            self.counters.model_calls += 1
-            if self.model_latency_s:
-                self.counters.model_latency_s += self.model_latency_s
-                await anyio.sleep(self.model_latency_s)
-            try:
-                value = await aresolve_with(self.resolver, escalation)
-            except ResolverError as exc:
-                self._failed.add(escalation.id)
-                log.warning("resolver failed", field=escalation.field, error=str(exc))
-                continue
-            if escalation.id not in {e.id for e in self.core.escalations()}:
-                continue  # settled or changed while the model thought: decide again
-            self.core.resolve(escalation, value, agent=self._agent, now=self._now)
+            if not await self._settle(pending[0]):
+                self._failed.add(pending[0].id)
+
+    async def _settle(self, escalation: Escalation) -> bool:
+        """Ask the model about `escalation` and write its decision; False if it failed."""
+        try:
+            value = await self._model.decide(escalation, self.counters)
+        except ResolverError as exc:
+            log.warning("resolver failed", field=escalation.field, error=str(exc))
+            return False
+        if escalation.id in {e.id for e in self.core.escalations()}:
+            self.core.resolve(escalation, value, agent=self._model.agent, now=self._now)
             self.counters.resolutions += 1
+        # else: settled or changed while the model thought; the next pass decides again
+        return True
+
+
+class CrdtResolverReplica(TransactionalReplica):
+    """The CRDT with a resolver attached to one replica: escalate, then resolve.
+
+    Only the replica named `arbiter_id` calls the model. It decides an open conflict once
+    its contenders have not changed for `settle_s` of simulated time (by then the
+    concurrent writers' updates have arrived), so a genuine conflict costs one call
+    instead of one per contender that trickles in. Decisions are ordinary attributed
+    writes, exactly as `SyncedStore(resolver=...)` writes them.
+    """
+
+    strategy: ClassVar[str] = "crdt+resolver"
+
+    def __init__(
+        self,
+        replica_id: str,
+        *,
+        rng: random.Random,
+        settle_s: float = 0.2,
+        **options: Any,
+    ) -> None:
+        super().__init__(replica_id, rng=rng, **options)
+        if settle_s < 0:
+            raise ValueError(f"settle_s must be >= 0, got {settle_s!r}")
+        self.settle_s = float(settle_s)
+        self._open_since: dict[str, float] = {}
+        """Open escalation id (its contenders are in it) -> when this replica first held it."""
+
+    def _undecided(self) -> list[Escalation]:
+        """Open conflicts the resolver may still decide, oldest first; stamps new ones."""
+        if not self.is_arbiter:
+            return []
+        now = anyio.current_time()
+        open_now = [
+            e
+            for e in self.core.escalations()
+            if e.id not in self._failed
+            # two decisions that crossed: deciding again could loop forever (as the store)
+            and not all(c.agent_id.startswith("resolver:") for c in e.contenders)
+        ]
+        self._open_since = {e.id: self._open_since.get(e.id, now) for e in open_now}
+        return sorted(open_now, key=lambda e: (self._open_since[e.id], e.id))
+
+    def decision_due_at(self) -> float | None:
+        pending = self._undecided()
+        if not pending:
+            return None
+        return self._open_since[pending[0].id] + self.settle_s
+
+    async def arbitrate(self) -> int:
+        """Decide every conflict that has been quiet for `settle_s`, one model call each."""
+        calls = 0
+        while True:
+            # a nanosecond of slack: a timer set for the due time may wake a float ulp early
+            now = anyio.current_time() + 1e-9
+            due = [e for e in self._undecided() if self._open_since[e.id] + self.settle_s <= now]
+            if not due:
+                return calls
+            calls += 1
+            if not await self._settle(due[0]):
+                self._failed.add(due[0].id)
 
 
 def make_replica(
@@ -166,7 +279,8 @@ def make_replica(
     """A fresh replica of `strategy`. `rng` seeds anything random (peer ids, picks).
 
     Options a strategy does not use are ignored: `resolver`, `model_latency_s` and
-    `arbiter_id` (transactional), `schema` (crdt, transactional).
+    `arbiter_id` (transactional, crdt+resolver), `settle_s` (crdt+resolver), `schema`
+    (every strategy but lww).
     """
     if strategy == "lww":
         from ._lww import LwwReplica
@@ -176,4 +290,6 @@ def make_replica(
         return CrdtReplica(replica_id, rng=rng, **options)
     if strategy == "transactional":
         return TransactionalReplica(replica_id, rng=rng, **options)
+    if strategy == "crdt+resolver":
+        return CrdtResolverReplica(replica_id, rng=rng, **options)
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")

@@ -93,4 +93,10 @@ class StrategyReplica(Protocol):
         """
         ...
 
+    def decision_due_at(self) -> float | None:
+        """The clock time (`anyio.current_time`) at which this replica wants `arbitrate`
+        called even if nothing arrives meanwhile: a resolver waiting for a conflict to
+        stop gaining contenders. `None`: it waits for nothing (the run may end)."""
+        ...
+
     def stats(self) -> Mapping[str, float]: ...

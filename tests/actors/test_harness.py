@@ -158,3 +158,34 @@ def test_transactional_settles_conflicts_with_model_calls_that_cost_simulated_ti
     # the arbiter's model latency shows up as later convergence than crdt's
     assert result.convergence_ms is not None and crdt.convergence_ms is not None
     assert result.convergence_ms > crdt.convergence_ms
+
+
+def test_crdt_resolver_spends_one_model_call_per_genuine_conflict() -> None:
+    scenario = load_scenario("semantic_conflict")
+    transactional = run_scenario(scenario, RunConfig("transactional", replicas=8, jitter=True))
+    result = run_scenario(scenario, RunConfig("crdt+resolver", replicas=8, jitter=True))
+    s = result.score
+    assert result.verdict == "PASS" and s.outcome == "resolved"
+    assert s.conflicts_expected == 2 and s.resolved == 2
+    assert (s.missed_conflicts, s.false_escalations, s.writes_lost, s.escalations) == (0, 0, 0, 0)
+    assert result.model_calls == s.conflicts_expected
+    assert transactional.model_calls > result.model_calls  # each late contender reopens it
+    assert result.usable_after_ms is not None and result.usable_after_ms > 0
+    assert result.row()["usable_after_ms"] == pytest.approx(result.usable_after_ms, abs=0.1)
+
+
+def test_crdt_resolver_merges_a_clean_workload_without_a_model() -> None:
+    result = run_scenario(load_scenario("clean_merge"), RunConfig("crdt+resolver", replicas=8))
+    assert result.verdict == "PASS"
+    assert result.score.outcome == "auto_merged" and result.model_calls == 0
+    assert result.usable_after_ms == result.convergence_ms
+
+
+def test_usable_after_is_null_while_a_conflict_stays_open() -> None:
+    scenario = load_scenario("semantic_conflict")
+    crdt = run_scenario(scenario, RunConfig("crdt", seed=0))
+    assert crdt.converged and crdt.score.outcome == "escalated"
+    assert crdt.usable_after_ms is None and crdt.row()["usable_after_ms"] is None
+    resolved = run_scenario(scenario, RunConfig("transactional", seed=0))
+    assert resolved.score.outcome == "resolved"
+    assert isinstance(resolved.row()["usable_after_ms"], float)

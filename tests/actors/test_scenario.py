@@ -49,12 +49,12 @@ def test_a_minimal_scenario_takes_defaults() -> None:
     s = decode_scenario(MINIMAL)
     assert s.replicas == 8 and s.network.drop == 0.0 and s.gossip.fanout == 1
     assert s.field_kinds() == {("tags",): "set"}
-    assert s.schema() == {}
+    assert s.schema() == {("shared",): {"tags": "set"}}  # a set is never inferred from a list
 
 
 def test_declared_fields_become_the_replicas_schema() -> None:
     s = load_scenario("clean_merge")
-    assert s.schema() == {("team",): {"visits": "counter"}}
+    assert s.schema() == {("team",): {"tags": "set", "meta.sources": "set", "visits": "counter"}}
     assert s.field_kinds()[("meta", "sources")] == "set"
 
 
