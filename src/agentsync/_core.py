@@ -33,6 +33,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import gc
 import hashlib
 import json
 import logging
@@ -134,7 +135,7 @@ _GRAVE_BATCHES_UP_TO: Final = 256
 # (readable everywhere; among such records the op decides), so a forged record of the
 # highest seq cannot make later writes unreadable
 _SEQ_MAX: Final = 2**63 - 1
-_SCAN_ALL_ABOVE: Final = 20_000  # imported ops past which every key is revisited
+_PAUSE_COLLECTOR_ABOVE: Final = 1_000  # keys read at once past which gc is paused
 _NEVER: Final = 2**62  # an epoch no turn reaches
 _COUNTER_OF: Final[dict[WriteAction, str]] = {
     "put": "writes",
@@ -355,10 +356,13 @@ class Core:
             self._doc.peer_id = peer_id
         self._peer = int(self._doc.peer_id)
         self._dir = self._doc.get_map("dir")
-        # key ids whose directory entry changed (an import, a checkout): what `_settle`
-        # revisits, without reading the whole directory per import
+        # what imports changed, from Loro's events while an import is being settled:
+        # key ids whose directory entry changed, and the history records that arrived
+        # per key id (so a key's records are not all listed again per import); None
+        # when not listening (local writes raise no events we need)
         self._dir_changed: set[str] = set()
-        self._dir_subscription = self._doc.subscribe(self._dir.id, self._on_directory_event)
+        self._records_arrived: dict[str, set[str]] = {}
+        self._import_subscription: Any = None
         self._epoch = 0
         # bumped whenever Loro's state may change other than by a local edit of one text
         # (an import, a checkout, a fork merged back): what `_TextTrack.known` is checked by
@@ -394,11 +398,21 @@ class Core:
     def peer_id(self) -> int:
         return self._peer
 
-    def _on_directory_event(self, event: Any) -> None:
+    def _on_import_event(self, event: Any) -> None:
         for change in event.events:
+            name = getattr(change.target, "name", None)
+            if type(name) is not str:
+                continue
+            if name[:2] == "t:":
+                self._dir_changed.add(name[2:22])  # a text of that key changed
+                continue
             updated = getattr(change.diff.diff, "updated", None)
-            if updated is not None:
+            if updated is None:
+                continue
+            if name == "dir":
                 self._dir_changed.update(updated.keys())
+            elif name[:2] == "h:":
+                self._records_arrived.setdefault(name[2:], set()).update(updated.keys())
 
     # -- turns (causality) ---------------------------------------------------------
     def begin_turn(self) -> Turn:
@@ -657,6 +671,8 @@ class Core:
         before = doc.oplog_vv
         if self._unsettled_since is None:
             self._unsettled_since = before
+        if self._import_subscription is None:
+            self._import_subscription = doc.subscribe_root(self._on_import_event)
         if defer and doc.len_changes and not doc.is_detached():
             doc.detach()
         self._version = None
@@ -716,38 +732,40 @@ class Core:
         doc.free_diff_calculator()
         doc.free_history_cache()
         self._epoch += 1
-        kids: set[str] = set()
-        spans = [
-            (p, a, b) for p, (a, b) in before.diff(doc.oplog_vv).forward.inner().items() if b > a
-        ]
-        if (
-            sum(b - a for _, a, b in spans) > _SCAN_ALL_ABOVE
-            or len(spans) > len(self._keys)
-            or not self._keys
-        ):
-            # a snapshot, a long catch-up, or updates from more peers than there are keys:
-            # revisiting every key is cheaper than asking Loro which containers each
-            # peer's ops touched
+        subscription, self._import_subscription = self._import_subscription, None
+        if subscription is not None:
+            subscription.unsubscribe()
+        # the keys Loro's events named (a directory entry, a history record or a text of
+        # theirs changed); a snapshot into an empty replica revisits every key
+        kids = self._dir_changed
+        self._dir_changed = set()
+        kids.update(self._records_arrived)
+        if not self._keys:
             kids.update(self._dir.keys())
-            spans = []
-        kids.update(self._dir_changed)
-        self._dir_changed.clear()
-        for peer, start, end in spans:
-            for cid in doc.get_changed_containers_in(loro.ID(peer, start), end - start):
-                name = getattr(cid, "name", None)
-                if isinstance(name, str) and name[:2] in ("h:", "t:"):
-                    kids.add(name[2:22])
+            self._records_arrived.clear()
         new_ops: list[str] = []
         changed: list[tuple[Namespace, str]] = []
         new_escalations: list[Escalation] = []
-        for kid in sorted(kids):
-            loaded = self._reload(kid)
-            if loaded is None:
-                continue
-            state, fresh = loaded
-            changed.append((state.namespace, state.key))
-            new_ops.extend(sorted(fresh, key=_op_sort_key))
-            new_escalations.extend(self._refresh_conflicts(state))
+        # Reading many keys at once (a reopen, a snapshot, a long catch-up) allocates
+        # objects that all live on; the cyclic collector would rescan every one of them
+        # again and again (a 40,000-key reopen took twice as long per key as 10,000), and
+        # none of them is garbage, so it is paused for the bulk read
+        paused = len(kids) > _PAUSE_COLLECTOR_ABOVE and gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            for kid in sorted(kids):
+                loaded = self._reload(kid)
+                if loaded is None:
+                    continue
+                state, fresh = loaded
+                changed.append((state.namespace, state.key))
+                new_ops.extend(sorted(fresh, key=_op_sort_key))
+                new_escalations.extend(self._refresh_conflicts(state))
+        finally:
+            self._records_arrived.clear()  # (a key left unread lists its records anew)
+            if paused:
+                gc.enable()
         self._counts["imported_writes"] += len(new_ops)
         if new_ops:
             log.debug("updates imported", writes=len(new_ops), keys=len(changed))
@@ -848,8 +866,14 @@ class Core:
         if state is None:
             state = self._new_state(kid, namespace, key)
         history = self._history(state)
-        ops = set(map(_intern, history.keys()))
-        fresh = ops - state.history_ops
+        arrived = self._records_arrived.pop(kid, None)
+        if first_read or arrived is None:
+            ops = set(map(_intern, history.keys()))
+            fresh = ops - state.history_ops
+        else:  # only what the import's events named: a long history is not listed again
+            ops = state.history_ops
+            fresh = {_intern(op) for op in arrived if op not in ops}
+            ops.update(fresh)
         # read and parse everything before the cache changes. Data no agentsync writer
         # produces (a record of the wrong shape, an entry that does not parse) is skipped,
         # and reported: a function of the data alone, so every replica skips the same
