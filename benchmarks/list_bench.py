@@ -47,9 +47,8 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = [measure(n) for n in sizes]
     print(f"build: {build_name()}")
-    print(
-        f"{'elements':>9} {'first put us/el':>16} {'append us/el':>13} {'export B/el':>12} {'JSON B/el':>10}"
-    )
+    header = ("elements", "first put us/el", "append us/el", "export B/el", "JSON B/el")
+    print("{:>9} {:>16} {:>13} {:>12} {:>10}".format(*header))
     for r in rows:
         print(
             f"{r['elements']:>9.0f} {r['first_put_us_per_element']:>16.2f}"
