@@ -136,6 +136,7 @@ _GRAVE_BATCHES_UP_TO: Final = 256
 # highest seq cannot make later writes unreadable
 _SEQ_MAX: Final = 2**63 - 1
 _PAUSE_COLLECTOR_ABOVE: Final = 1_000  # keys read at once past which gc is paused
+_CACHED_TEXT_EDITS: Final = 4_096
 _NEVER: Final = 2**62  # an epoch no turn reaches
 _COUNTER_OF: Final[dict[WriteAction, str]] = {
     "put": "writes",
@@ -257,6 +258,7 @@ class _TextTrack:
     # against a later version would delete what others wrote meanwhile); the text is
     # held only for the newest, older ones are read back at their frontiers when needed
     snapshots: list[tuple[int, str, Any, str | None, int]] = field(default_factory=list)
+    release_at: int = 16  # the length at which the next release is tried (doubles)
     # the text as it read when Loro's state was last changed other than by this text's
     # own local edits (`Core._loro_changes` then), so a read need not ask Loro again
     known: str | None = None
@@ -377,6 +379,9 @@ class Core:
         self._peer_order: list[int] = []
         self._keys: dict[str, _KeyState] = {}
         self._bad_kids: set[str] = set()  # directory entries reported unreadable
+        # what each concurrent text edit deleted, read from its ops once
+        self._deletions_of: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+        self._texts_left: dict[tuple[int, int, int], str] = {}  # and the text it left
         self._kids: dict[tuple[Namespace, str], str] = {}
         # the live turns, by weak reference (a dead turn's reference drops itself): a
         # plain set, as a WeakSet's `len()` runs interpreted and `_bury` asks per write
@@ -1242,8 +1247,15 @@ class Core:
             # writer only, so it is never visible by epoch, and only until that writer
             # has seen the merged text recorded with it
             snapshots.append((_NEVER, op or "", frontiers, text, epoch))
-        if not self._turns or len(snapshots) % 8 == 0:
+        if not self._turns:
+            if len(snapshots) > 1:
+                self._release_views(state, track)
+        elif len(snapshots) >= track.release_at:
+            # a live turn whose view stays old (a superstep's base) keeps everything after
+            # it: tried again only once the list has doubled, so a long run of writes
+            # under it costs amortized O(1) each, not a scan per write
             self._release_views(state, track)
+            track.release_at = max(16, 2 * len(track.snapshots))
         return merged
 
     def _release_views(self, state: _KeyState, track: _TextTrack) -> None:
@@ -1337,26 +1349,32 @@ class Core:
 
     def _write_text(
         self, state: _KeyState, path: FieldPath, new: str, plan: _TextPlan
-    ) -> tuple[Any, str, list[int]]:
+    ) -> tuple[Any, str, list[int] | None]:
         """Apply a planned text edit. Returns (frontiers, text) of the writer's new view
-        (frontiers None: the whole document after commit) and the characters of its base
-        it deleted (`_edit_text`)."""
+        (frontiers None: the whole document after commit) and, for an edit that may have
+        deleted characters of its base, its ops as `[peer, start, end]` counters (what
+        `_text_contenders` reads its deletions and its writer's text from)."""
         track = self._text_track(state, path)
         current, base = plan
         track.known = None  # until the write records what the text reads after it
         if base is None:
-            deleted = _edit_text(track.handle, current, new)
-            return None, new, deleted
+            doc, peer = self._doc, self._peer
+            start = _next_counter(doc, peer)
+            deleting = _edit_text(track.handle, current, new)
+            return None, new, [peer, start, _next_counter(doc, peer)] if deleting else None
         frontiers, base_text = base
         # the writer's base is an older version: edit a fork there and merge it back, so
         # edits it had not seen are kept (Loro merges the two like concurrent peers)
         fork = self._doc.fork_at(frontiers)
-        deleted = _edit_text(fork.get_text(track.name), base_text, new)
+        fork_peer = int(fork.peer_id)
+        start = _next_counter(fork, fork_peer)
+        deleting = _edit_text(fork.get_text(track.name), base_text, new)
         fork.commit()
         self._doc.commit()
         self._doc.import_(fork.export(loro.ExportMode.Updates(self._doc.oplog_vv)))
         self._loro_changes += 1
-        return fork.oplog_frontiers, new, deleted
+        ops = [fork_peer, start, _next_counter(fork, fork_peer)] if deleting else None
+        return fork.oplog_frontiers, new, ops
 
     # -- materialization and conflicts ------------------------------------------------
     def _materialize(self, state: _KeyState) -> dict[str, JSON] | None:
@@ -1489,7 +1507,7 @@ class Core:
             return None
         same_kind = len({e.kind for e in entries}) == 1
         if same_kind and entries[0].kind == "t":
-            return _text_contenders(entries)
+            return self._text_contenders(state, path, entries)
         if same_kind and (
             entries[0].kind != "r" or len({canonical(e.value) for e in entries}) == 1
         ):
@@ -1513,6 +1531,70 @@ class Core:
 
         ordered = sorted(entries, key=lambda e: _op_sort_key(e.op))
         return tuple(Contender(e.agent, e.op, shown(e)) for e in ordered)
+
+    def _text_contenders(
+        self, state: _KeyState, path: FieldPath, entries: list[_Entry]
+    ) -> tuple[Contender, ...] | None:
+        """Concurrent edits of one text (live presences none of whose writers saw the
+        others): a conflict when two of them deleted or replaced a character in common
+        and left different texts; each such writer's whole text is a contender. Edits of
+        disjoint parts merge by character (None). What each edit deleted and the text it
+        left are read from its own ops in Loro's log, once."""
+        edits = []
+        for entry in entries:
+            ops = _text_ops(entry.value)
+            if ops is not None:
+                edits.append((entry, ops, self._text_deletions(ops)))
+        involved: dict[str, _Entry] = {}
+        texts: dict[str, str] = {}
+        for i, (left, left_ops, left_deleted) in enumerate(edits):
+            for right, right_ops, right_deleted in edits[i + 1 :]:
+                if not _spans_overlap(left_deleted, right_deleted):
+                    continue
+                for entry, ops in ((left, left_ops), (right, right_ops)):
+                    if entry.eid not in texts:
+                        texts[entry.eid] = self._text_left(state, path, ops)
+                if texts[left.eid] != texts[right.eid]:
+                    involved[left.eid], involved[right.eid] = left, right
+        if not involved:
+            return None
+        ordered = sorted(involved.values(), key=lambda e: _op_sort_key(e.op))
+        return tuple(Contender(e.agent, e.op, texts[e.eid]) for e in ordered)
+
+    def _text_deletions(self, ops: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+        found = self._deletions_of.get(ops)
+        if found is None:
+            peer, start, end = ops
+            try:
+                exported = self._doc.export_json_in_id_span(
+                    loro.IdSpan(peer, loro.CounterSpan(start, end))
+                )
+                found = _deleted_spans(exported)
+            except BaseException as exc:  # ops not in this log (a forged presence)
+                if not _is_loro_failure(exc):
+                    raise
+                found = []
+            if len(self._deletions_of) > _CACHED_TEXT_EDITS:
+                self._deletions_of.clear()
+            self._deletions_of[ops] = found
+        return found
+
+    def _text_left(self, state: _KeyState, path: FieldPath, ops: tuple[int, int, int]) -> str:
+        """The text as its writer left it: at its last op (its base and its own edit)."""
+        found = self._texts_left.get(ops)
+        if found is None:
+            peer, _, end = ops
+            try:
+                view = self._doc.fork_at(loro.Frontiers.from_id(loro.ID(peer, end - 1)))
+                found = str(view.get_text(self._text_track(state, path).name).to_string())
+            except BaseException as exc:  # ops not in this log (a forged presence)
+                if not _is_loro_failure(exc):
+                    raise
+                found = ""
+            if len(self._texts_left) > _CACHED_TEXT_EDITS:
+                self._texts_left.clear()
+            self._texts_left[ops] = found
+        return found
 
     def _shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
         """What a conflicted field reads back as: identical on every replica."""
@@ -1551,34 +1633,23 @@ _TAG: Final = "*"  # kind code of a set/list element tag
 _DELTA: Final = "+"  # kind code of a counter increment
 
 
-def _text_contenders(entries: list[_Entry]) -> tuple[Contender, ...] | None:
-    """Concurrent edits of one text (live presences none of whose writers saw the
-    others): a conflict when two of them deleted or replaced a character in common and
-    wrote different texts; each such writer's whole text is a contender. Edits of
-    disjoint parts merge by character (None)."""
-    edits = [e for e in entries if _is_text_edit(e.value)]
-    involved: dict[str, _Entry] = {}
-    for i, left in enumerate(edits):
-        for right in edits[i + 1 :]:
-            if left.value[1] != right.value[1] and _runs_overlap(left.value[0], right.value[0]):
-                involved[left.eid] = left
-                involved[right.eid] = right
-    if not involved:
-        return None
-    ordered = sorted(involved.values(), key=lambda e: _op_sort_key(e.op))
-    return tuple(Contender(e.agent, e.op, e.value[1]) for e in ordered)
-
-
-def _is_text_edit(scalar: Any) -> bool:
-    """A text presence's record of an edit that deleted characters: [runs, text]."""
-    return (
+def _text_ops(scalar: Any) -> tuple[int, int, int] | None:
+    """The ops a text presence names (`Core._write_text`): (peer, start, end) counters;
+    None for a presence that names none, or names them in a shape no writer makes."""
+    if (
         type(scalar) is list
-        and len(scalar) == 2
-        and type(scalar[0]) is list
-        and len(scalar[0]) % 3 == 0
-        and all(type(n) is int for n in scalar[0])
-        and type(scalar[1]) is str
-    )
+        and len(scalar) == 3
+        and all(type(n) is int for n in scalar)
+        and 0 <= scalar[0] < 2**64
+        and 0 <= scalar[1] < scalar[2] <= 2**31
+    ):
+        return scalar[0], scalar[1], scalar[2]
+    return None
+
+
+def _next_counter(doc: Any, peer: int) -> int:
+    last = doc.oplog_vv.get_last(peer)  # (pending ops included)
+    return 0 if last is None else int(last) + 1
 
 
 def _view_epoch(turn: Turn, ident: tuple[Namespace, str]) -> int:
@@ -1872,20 +1943,17 @@ def _parse_element(elem: str) -> Any:
         return json.loads(elem)  # what msgspec refuses (e.g. 1e400), json reads
 
 
-def _edit_text(text: Any, old: str, new: str) -> list[int]:
-    """Apply old -> new to a Loro text as a character diff; return the characters of
-    `old` it deleted, as runs `[peer, first counter, count, ...]` of their Loro ids (what
-    tells two concurrent edits that delete or replace the same characters apart from
-    edits of disjoint parts).
+def _edit_text(text: Any, old: str, new: str) -> bool:
+    """Apply old -> new to a Loro text as a character diff; whether it may have deleted
+    characters of `old` (a pure insertion cannot).
 
     A pure insertion or deletion is often ambiguous in position (`"ab.1"` -> `"ab.4 ab.1"`
     can insert `"ab.4 "` at 0 or `"4 ab."` at 3). Among the equally minimal positions we
     pick a word boundary, so that merged with a concurrent deletion of a neighbouring word
-    the edit stays whole and readable. Anything else is a character diff of the changed
-    middle (one replacement of all of it when that middle is too large to diff).
+    the edit stays whole and readable. Anything else goes to Loro's own diff.
     """
     if old == new:
-        return []
+        return False
     n_old, n_new = len(old), len(new)
     limit = min(n_old, n_new)
     prefix = 0
@@ -1898,60 +1966,39 @@ def _edit_text(text: Any, old: str, new: str) -> list[int]:
         size = n_new - n_old
         at = _word_aligned(old, n_old - suffix, prefix, size=0)
         text.insert(at, new[at : at + size])
-        return []
+        return False
     if n_new < n_old and prefix + suffix >= n_new:
         size = n_old - n_new
         at = _word_aligned(old, n_new - suffix, prefix, size=size)
-        deleted = _char_ids(text, at, size)
         text.delete(at, size)
-        return deleted
-    suffix = min(suffix, limit - prefix)  # prefix and suffix must not overlap
-    middle_old, middle_new = old[prefix : n_old - suffix], new[prefix : n_new - suffix]
-    if len(middle_old) * len(middle_new) <= _DIFF_CELLS:
-        matcher = difflib.SequenceMatcher(None, middle_old, middle_new, autojunk=False)
-        opcodes = [o for o in matcher.get_opcodes() if o[0] != "equal"]
     else:
-        opcodes = [("replace", 0, len(middle_old), 0, len(middle_new))]
-    deleted = []
-    for tag, i1, i2, _, _ in opcodes:
-        if tag != "insert":
-            deleted += _char_ids(text, prefix + i1, i2 - i1)
-    for tag, i1, i2, j1, j2 in reversed(opcodes):  # from the end: positions stay valid
-        if tag != "insert":
-            text.delete(prefix + i1, i2 - i1)
-        if tag != "delete":
-            text.insert(prefix + i1, middle_new[j1:j2])
-    return deleted
+        text.update(new, use_refined_diff=False)
+    return True
 
 
-_DIFF_CELLS: Final = 4_000_000  # a changed middle up to ~2,000 x 2,000 chars is diffed
-_MIDDLE: Final = loro.Side.Middle
+def _deleted_spans(exported: Any) -> list[tuple[int, int, int]]:
+    """The characters the text ops of a Loro JSON export deleted: (peer, first counter,
+    end counter) runs of their ids (a delete op names its first id and a signed length)."""
+    changes = json.loads(exported) if isinstance(exported, str) else exported
+    spans: list[tuple[int, int, int]] = []
+    for change in changes:
+        for op in change.get("ops", ()):
+            content = op.get("content")
+            if not isinstance(content, dict) or content.get("type") != "delete":
+                continue
+            counter, _, peer = str(content.get("start_id", "")).partition("@")
+            size = content.get("len")
+            if counter.isdigit() and peer.isdigit() and type(size) is int:
+                start = int(counter)
+                spans.append((int(peer), start, start + abs(size)))
+    return spans
 
 
-def _char_ids(text: Any, at: int, size: int) -> list[int]:
-    """The Loro ids of `size` characters from `at`, as runs [peer, counter, count, ...]."""
-    runs: list[int] = []
-    for pos in range(at, at + size):
-        cursor = text.get_cursor(pos, _MIDDLE)
-        ident = None if cursor is None else cursor.id
-        if ident is None:
-            continue
-        peer, counter = int(ident.peer), int(ident.counter)
-        if runs and runs[-3] == peer and runs[-2] + runs[-1] == counter:
-            runs[-1] += 1
-        else:
-            runs += (peer, counter, 1)
-    return runs
-
-
-def _runs_overlap(a: list[int], b: list[int]) -> bool:
-    """Whether two id runs (`_char_ids`) name a character in common."""
-    spans: dict[int, list[tuple[int, int]]] = {}
-    for i in range(0, len(a) - 2, 3):
-        spans.setdefault(a[i], []).append((a[i + 1], a[i + 1] + a[i + 2]))
-    for i in range(0, len(b) - 2, 3):
-        for start, end in spans.get(b[i], ()):
-            if start < b[i + 1] + b[i + 2] and b[i + 1] < end:
+def _spans_overlap(a: list[tuple[int, int, int]], b: list[tuple[int, int, int]]) -> bool:
+    """Whether two runs of character ids (`_deleted_spans`) name a character in common."""
+    for peer, start, end in a:
+        for other_peer, other_start, other_end in b:
+            if peer == other_peer and start < other_end and other_start < end:
                 return True
     return False
 
@@ -2188,7 +2235,9 @@ def _matching(sequence: list[_Entry], wanted: list[str]) -> dict[int, _Entry]:
         suffix += 1
     middle_old = [e.elem for e in sequence[prefix : n_old - suffix]]
     middle_new = wanted[prefix : n_new - suffix]
-    if middle_old and middle_new:
+    # difflib only if an element of the changed middle can be kept at all (a replaced
+    # element, the common edit, is not worth its interpreted matching)
+    if middle_old and middle_new and not set(middle_old).isdisjoint(middle_new):
         matcher = difflib.SequenceMatcher(None, middle_old, middle_new, autojunk=False)
         for block in matcher.get_matching_blocks():
             for k in range(block.size):
@@ -2404,26 +2453,23 @@ class _Ops:
 
     def edit_texts(self) -> None:
         """Apply the planned text edits to Loro, in the order they were planned. An edit
-        that deleted characters of its base records which, with the text its writer
-        wrote, in the field's presence entry: what a concurrent edit that deleted any of
-        the same characters is a conflict with (`_text_contenders`)."""
+        that may have deleted characters of its base records its Loro ops in the field's
+        presence entry: what a concurrent edit that deleted any of the same characters is
+        a conflict with (`_text_contenders`)."""
         edited: set[FieldPath] = set()
-        deleted: dict[FieldPath, list[int]] = {}
         for path, new, seen_any, planned in self.text_calls:
             plan: _TextPlan | None = planned
             if path in edited:
                 plan = self.core._text_plan(self.state, path, new, self.visible, seen_any)
             edited.add(path)
-            if plan is not None:
-                frontiers, text, gone = self.core._write_text(self.state, path, new, plan)
-                self.text_paths[path] = (frontiers, text)
-                if gone:
-                    deleted.setdefault(path, []).extend(gone)
-        for path, gone in deleted.items():
+            if plan is None:
+                continue
+            frontiers, text, ops = self.core._write_text(self.state, path, new, plan)
+            self.text_paths[path] = (frontiers, text)
             presence = self.text_presence.get(path)
-            if presence is not None:
+            if ops is not None and presence is not None:
                 entry, payload = presence
-                entry.value = payload[1] = [gone, self.text_paths[path][1]]
+                entry.value = payload[1] = ops  # (a second edit: its last, on the first)
 
     # mergeable content ------------------------------------------------------------------
     def _write_elements(self, path: FieldPath, items: list[Any], *, ordered: bool) -> bool:
