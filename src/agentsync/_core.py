@@ -2062,6 +2062,32 @@ def _between(lower: str, upper: str | None) -> str:
     return integer + _midpoint(fraction, None)
 
 
+def _position(lower: str, upper: str | None, suffix: str) -> str:
+    """A position between `lower` and `upper` that ends in `suffix` (`_position_suffix`):
+    one from `_between`, moved closer to `upper` while `upper` starts with it (appending
+    the suffix to a prefix of `upper` could pass it)."""
+    pos = _between(lower, upper)
+    while upper is not None and not pos + suffix < upper and pos < upper:
+        pos = _between(pos, upper)
+    return pos + suffix
+
+
+def _position_suffix(op: str) -> str:
+    """Digits unique to a write (its peer, then its counter) that end every position it
+    makes; never a "0" (a fraction must not end in one), so each stays a valid fraction
+    for positions made between it and its neighbours later."""
+    peer, _, counter = op.partition(":")
+    digits = []
+    for number, width in ((int(peer) % 61**4, 4), (int(counter), 0)):
+        part = []
+        rest = number
+        while rest or len(part) < max(width, 1):
+            rest, digit = divmod(rest, 61)
+            part.append(_DIGITS[digit + 1])
+        digits.append("".join(reversed(part)))
+    return _DIGITS[len(digits[1])] + digits[0] + digits[1]
+
+
 def _integer_length(head: str) -> int:
     if "a" <= head <= "z":
         return ord(head) - ord("a") + 2
@@ -2523,12 +2549,15 @@ class _Ops:
             if kept is not None:
                 upper = kept.stamp[0]
         lower = ""
+        suffix = _position_suffix(self.op)
         for j, elem in enumerate(wanted):
             kept = kept_at.get(j)
             if kept is not None:
                 lower = kept.stamp[0]
                 continue
-            pos = _between(lower, upper_at[j])
+            # ended by the op's own digits: positions of concurrent writers differ even
+            # when both insert at one spot, so a later insert between them has room
+            pos = _position(lower, upper_at[j], suffix)
             lower = pos
             eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
             self.entry_log += (eid, [self.agent, pos])
