@@ -2079,7 +2079,7 @@ def _position_suffix(op: str) -> str:
     peer, _, counter = op.partition(":")
     digits = []
     for number, width in ((int(peer) % 61**4, 4), (int(counter), 0)):
-        part = []
+        part: list[str] = []
         rest = number
         while rest or len(part) < max(width, 1):
             rest, digit = divmod(rest, 61)
