@@ -33,10 +33,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-import structlog
 from langchain_core.runnables.config import var_child_runnable_config
 
 from ._core import Turn
+from ._logging import get_logger
 
 __all__ = [
     "ANONYMOUS",
@@ -50,7 +50,7 @@ __all__ = [
     "new_store_token",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 ANONYMOUS: Final = "anonymous"
 """Agent id of writes made outside a graph node and outside `acting_as`."""

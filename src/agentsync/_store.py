@@ -36,7 +36,6 @@ from typing import Any, Final, Literal, NamedTuple, Protocol, Self, TypeAlias, T
 
 import anyio
 import anyio.to_thread
-import structlog
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     NOT_PROVIDED,
@@ -72,6 +71,7 @@ from ._context import (
 )
 from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
 from ._errors import AgentSyncError
+from ._logging import get_logger
 from ._query import (
     IndexPaths,
     index_paths,
@@ -85,7 +85,7 @@ from ._values import check_size, copy_json, lone_surrogate_at
 
 __all__ = ["SyncedStore", "AsyncSyncedStore", "EscalationCallback", "ResolverFunc"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -411,9 +411,12 @@ class _StoreBase(BaseStore):
             self._log = updates = open_log(path=path, dsn=dsn)
             try:
                 with self._lock:
+                    results = []
                     for blob in updates.load():
                         # our own history: its conflicts are not new, so nothing fires
-                        self._absorb(self._core.import_updates(blob), collect=False)
+                        results.append(self._core.import_updates(blob))
+                        self._absorb(results[-1], collect=False)
+                    _log_imported("open", results)
                 updates.start_listener(self._wake)
             except BaseException:
                 updates.close()
@@ -1202,6 +1205,7 @@ class _StoreBase(BaseStore):
             before = self._core.version() if self._log is not None else None
             result = self._core.import_updates(blob)
             outcome = self._absorb(result)
+            _log_imported("import", [result])
             if result.new_ops:
                 self._persist(before, (), "", IMPORT_AGENT)
             return outcome.embed, outcome.escalations
@@ -1214,8 +1218,11 @@ class _StoreBase(BaseStore):
         """Import what other replicas appended to the shared log (under the lock)."""
         assert self._log is not None
         self._woken = False
+        results = []
         for blob in self._log.fetch_new():
-            self._absorb(self._core.import_updates(blob), outcome)
+            results.append(self._core.import_updates(blob))
+            self._absorb(results[-1], outcome)
+        _log_imported("sync", results)
 
     def _pull_locked(self) -> tuple[list[_EmbedJob], list[Escalation]]:
         outcome = _Outcome([])
@@ -1422,6 +1429,14 @@ class _StoreBase(BaseStore):
             key=esc.key,
             field=esc.field,
         )
+
+
+def _log_imported(source: str, results: list[ImportResult]) -> None:
+    """One summary event per open, import or sync, however many log rows it read."""
+    writes = sum(len(result.new_ops) for result in results)
+    if writes and log.debug_enabled():
+        keys = {(tuple(ns), key) for result in results for ns, key in result.changed_keys}
+        log.debug("updates imported", source=source, writes=writes, keys=len(keys))
 
 
 def _run_blocking(awaitable: Awaitable[T], timeout: float | None) -> T:
