@@ -20,6 +20,7 @@ from ._errors import (
     ResolverError,
     ScenarioError,
     SchemaError,
+    StaleEscalationError,
 )
 from ._persistence import LogEntry, PostgresLog, SqliteLog, UpdateLog, open_log
 from ._resolvers import (
@@ -85,5 +86,6 @@ __all__ = [
     "ResolverError",
     "ScenarioError",
     "SchemaError",
+    "StaleEscalationError",
     "__version__",
 ]

@@ -70,7 +70,7 @@ from ._context import (
     push_frame,
 )
 from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
-from ._errors import AgentSyncError
+from ._errors import AgentSyncError, StaleEscalationError
 from ._logging import get_logger
 from ._query import (
     IndexPaths,
@@ -1275,6 +1275,7 @@ class _StoreBase(BaseStore):
             path=tuple(escalation.path),
         )
         with self._lock:
+            self._check_current(escalation)
             before = self._core.version() if self._log is not None else None
             result = self._core.resolve(escalation, value, agent=agent, now=self._clock())
             if result.op_id is not None:
@@ -1284,6 +1285,40 @@ class _StoreBase(BaseStore):
                 )
             self._collect(result.new_escalations, outcome)
         return outcome.embed, outcome.escalations
+
+    def _check_current(self, escalation: Escalation) -> None:
+        """Raise StaleEscalationError unless `escalation`'s contenders are exactly the open
+        ones for its field (under the lock): a resolution settles what its caller saw."""
+        path = _field_path(escalation)
+        current = tuple(
+            e
+            for e in self._core.escalations(escalation.namespace)
+            if e.namespace == escalation.namespace
+            and e.key == escalation.key
+            and _field_path(e) == path
+        )
+        wanted = {c.op_id for c in escalation.contenders}
+        if any({c.op_id for c in e.contenders} == wanted for e in current):
+            return
+        where = f"{escalation.field!r} of {escalation.key!r} in {escalation.namespace!r}"
+        if current:
+            now = "; ".join(
+                "["
+                + ", ".join(f"{c.agent_id} ({c.op_id}): {c.value!r}" for c in e.contenders)
+                + "]"
+                for e in current
+            )
+            state = f"its open conflict now has the contenders {now}"
+        elif self._core.get(escalation.namespace, escalation.key) is None:
+            state = "the key has been deleted since"
+        else:
+            state = "it is no longer in conflict (overwritten or resolved since)"
+        raise StaleEscalationError(
+            f"stale escalation for {where}: {state}; nothing was written "
+            "(resolve one of store.escalations() instead)",
+            escalation,
+            current,
+        )
 
     def _still_open(self, escalation: Escalation) -> bool:
         with self._lock:
@@ -1369,6 +1404,9 @@ class _StoreBase(BaseStore):
     def _apply_decision(self, esc: Escalation, value: Any) -> None:
         try:
             embed, escalations = self._resolve_locked(esc, value, f"resolver:{self._resolver_name}")
+        except StaleEscalationError as exc:
+            self._decision_stale(exc)
+            return
         except Exception as exc:
             self._resolver_failed(esc, exc)
             return
@@ -1378,6 +1416,9 @@ class _StoreBase(BaseStore):
     async def _aapply_decision(self, esc: Escalation, value: Any) -> None:
         try:
             embed, escalations = self._resolve_locked(esc, value, f"resolver:{self._resolver_name}")
+        except StaleEscalationError as exc:
+            self._decision_stale(exc)
+            return
         except Exception as exc:
             self._resolver_failed(esc, exc)
             return
@@ -1419,6 +1460,18 @@ class _StoreBase(BaseStore):
             outcome="escalation stays open",
         )
 
+    def _decision_stale(self, exc: StaleEscalationError) -> None:
+        # the conflict changed while the resolver decided (a new contender joined, or it
+        # was settled): the newer escalation gets its own decision
+        esc = exc.escalation
+        log.info(
+            "resolver decision discarded",
+            reason=str(exc),
+            namespace=esc.namespace,
+            key=esc.key,
+            field=esc.field,
+        )
+
     def _callback_failed(self, callback: object, esc: Escalation, exc: Exception) -> None:
         self._counts_add("callback_failures")
         log.warning(
@@ -1429,6 +1482,10 @@ class _StoreBase(BaseStore):
             key=esc.key,
             field=esc.field,
         )
+
+
+def _field_path(escalation: Escalation) -> tuple[str, ...]:
+    return escalation.path or tuple(escalation.field.split("."))
 
 
 def _log_imported(source: str, results: list[ImportResult]) -> None:
