@@ -54,3 +54,7 @@ class StaleEscalationError(AgentSyncError):
         super().__init__(message)
         self.escalation = escalation
         self.current = current
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # rebuilt from all three arguments (the default would pass only the message)
+        return (type(self), (self.args[0], self.escalation, self.current))
