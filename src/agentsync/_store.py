@@ -51,11 +51,7 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     TTLConfig,
-    _ensure_ttl,
-    _validate_namespace,
-    _validate_namespace_labels,
     ensure_embeddings,
-    validate_op_namespace,
 )
 
 from ._context import (
@@ -81,6 +77,10 @@ from ._query import (
     texts_to_embed,
 )
 from ._types import JSON, Escalation, Namespace, WriteRecord
+from ._validation import ensure_ttl as _ensure_ttl
+from ._validation import validate_namespace as _validate_namespace
+from ._validation import validate_namespace_labels as _validate_namespace_labels
+from ._validation import validate_op_namespace
 from ._values import check_size, copy_json, lone_surrogate_at
 
 __all__ = ["SyncedStore", "AsyncSyncedStore", "EscalationCallback", "ResolverFunc"]
