@@ -48,7 +48,9 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         self._work = Path(tempfile.mkdtemp(prefix="agentsync-wheel-"))
         try:
             included = self._compile(self._work)
-        except Exception as exc:  # no compiler, no mypy...: plain Python runs the same
+        # no compiler, no mypy, a type error (mypyc reports those by raising SystemExit):
+        # plain Python runs the same. KeyboardInterrupt still stops the build.
+        except (Exception, SystemExit) as exc:
             self.app.display_warning(
                 f"agentsync: mypyc build failed ({type(exc).__name__}: {exc}); "
                 "building a pure-Python wheel (same behaviour, slower)"

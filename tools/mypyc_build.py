@@ -102,7 +102,9 @@ def main() -> int:
     started = time.perf_counter()
     try:
         compile_modules(out, args.jobs)
-    except Exception as exc:  # a missing compiler must not stop `make`: plain Python runs
+    # a missing compiler or a type error (mypyc raises SystemExit for those) must not stop
+    # `make`: plain Python runs
+    except (Exception, SystemExit) as exc:
         shutil.rmtree(out, ignore_errors=True)
         print(f"mypyc build failed ({type(exc).__name__}: {exc}); agentsync runs as plain Python")
         return 0

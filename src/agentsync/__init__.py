@@ -7,6 +7,8 @@ escalate genuine conflicts instead of silently picking a winner.
 
 from __future__ import annotations
 
+import inspect
+
 from . import _accel
 
 # before any other submodule is imported: the compiled build, if current, goes first
@@ -20,6 +22,7 @@ from ._errors import (
     ResolverError,
     ScenarioError,
     SchemaError,
+    StaleEscalationError,
 )
 from ._persistence import LogEntry, PostgresLog, SqliteLog, UpdateLog, open_log
 from ._resolvers import (
@@ -85,5 +88,21 @@ __all__ = [
     "ResolverError",
     "ScenarioError",
     "SchemaError",
+    "StaleEscalationError",
     "__version__",
 ]
+
+
+def _claim_public_names() -> None:
+    """Public classes and functions say `agentsync`, not the private module that defines
+    them, in reprs, docs, tracebacks and pickles (`agentsync.SyncedStore` is where they
+    are meant to be found)."""
+    for name in __all__:
+        obj = globals()[name]
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__.startswith(
+            f"{__name__}._"
+        ):
+            obj.__module__ = __name__
+
+
+_claim_public_names()

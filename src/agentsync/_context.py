@@ -26,17 +26,20 @@ dropped, and in any case the least recently used views beyond a cap are forgotte
 from __future__ import annotations
 
 import contextvars
+import functools
 import itertools
+import sys
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import CodeType, FrameType
 from typing import Any, Final, NamedTuple
 
-import structlog
 from langchain_core.runnables.config import var_child_runnable_config
 
 from ._core import Turn
+from ._logging import get_logger
 
 __all__ = [
     "ANONYMOUS",
@@ -50,7 +53,7 @@ __all__ = [
     "new_store_token",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 ANONYMOUS: Final = "anonymous"
 """Agent id of writes made outside a graph node and outside `acting_as`."""
@@ -76,6 +79,8 @@ class GraphTask(NamedTuple):
     key: str
     """Unique per task: its checkpoint namespace (`node:task_id`, nested with `|`)."""
     node: str
+    """Who writes: the node name, or `node:TOOL` inside a tool call (a prebuilt `ToolNode`
+    runs every tool call of a message in one task, so the node alone says nothing)."""
     step: int
     checkpoint_map: Mapping[str, str]
     anchor: object | None
@@ -102,6 +107,9 @@ def graph_task() -> GraphTask | None:
     node = metadata.get("langgraph_node")
     if not isinstance(node, str):
         node = _segment_node(key.rpartition(_NS_SEP)[2])
+    tool = _tool_call(config)
+    if tool is not None:
+        node = f"{node}:{tool}"
     step = metadata.get("langgraph_step")
     cmap = configurable.get(_CHECKPOINT_MAP)
     send = configurable.get(_SEND)
@@ -113,6 +121,70 @@ def graph_task() -> GraphTask | None:
         getattr(send, "__self__", None),
         _run_identity(configurable),
     )
+
+
+_MAX_FRAMES: Final = 200
+
+
+class _Codes(NamedTuple):
+    tool: frozenset[CodeType]  # where a LangChain tool call runs
+    task: frozenset[CodeType]  # where a LangGraph task starts: the search stops there
+
+
+@functools.cache
+def _codes() -> _Codes:
+    from langchain_core.tools import BaseTool, StructuredTool, Tool
+
+    tools = {BaseTool.run, BaseTool.arun, StructuredTool._run, StructuredTool._arun}
+    tools |= {Tool._run, Tool._arun}
+    try:
+        from langgraph.pregel import _retry  # private: only a bound on the search below
+
+        task = frozenset({_retry.run_with_retry.__code__, _retry.arun_with_retry.__code__})
+    except (ImportError, AttributeError):
+        task = frozenset()
+    return _Codes(frozenset(f.__code__ for f in tools), task)
+
+
+# The config a store call last looked up and the tool it runs in. LangGraph and LangChain
+# run every node and tool call in a copy of the context with its own config, so this
+# lives exactly as long as that call, and a node's many store calls search the stack once.
+_tool_of_config: contextvars.ContextVar[tuple[object, str | None] | None] = contextvars.ContextVar(
+    "agentsync_tool_call", default=None
+)
+
+
+def _tool_call(config: object) -> str | None:
+    cached = _tool_of_config.get()
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    tool = _running_tool()
+    _tool_of_config.set((config, tool))
+    return tool
+
+
+def _running_tool() -> str | None:
+    """The name of the LangChain tool whose call this store call is made in, if any.
+
+    A tool call carries no trace of its tool in the config LangGraph and LangChain hand
+    to the tool's code, so look for the tool's own `run`/`arun` (or `StructuredTool`'s
+    `_run`/`_arun`, which is what a sync tool runs in a worker thread of an async graph)
+    on the call stack, up to the frame that started the LangGraph task. (A few
+    microseconds: `_tool_call` asks once per node or tool call.)
+    """
+    codes = _codes()
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(_MAX_FRAMES):
+        if frame is None:
+            return None
+        code = frame.f_code
+        if code in codes.tool:
+            name = getattr(frame.f_locals.get("self"), "name", None)
+            return name if isinstance(name, str) and name else None
+        if code in codes.task:
+            return None
+        frame = frame.f_back
+    return None
 
 
 def _run_identity(configurable: Mapping[str, Any]) -> int | None:

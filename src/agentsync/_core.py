@@ -36,7 +36,6 @@ import functools
 import gc
 import hashlib
 import json
-import logging
 import math
 import operator
 import sys
@@ -47,10 +46,10 @@ from typing import Annotated, Any, Final, Literal
 
 import loro as _loro_module
 import msgspec
-import structlog
 from mypy_extensions import mypyc_attr
 
 from ._errors import CorruptUpdateError, SchemaError
+from ._logging import get_logger
 from ._types import JSON, Contender, Escalation, FieldKind, Namespace, WriteAction, WriteRecord
 from ._values import (
     MAX_DEPTH,
@@ -79,25 +78,8 @@ __all__ = [
     "Turn",
 ]
 
-log = structlog.get_logger(__name__)
-# what a filtering bound logger set above DEBUG has for `debug`: a method that drops it
-_DROPPED_DEBUG: Final = structlog.make_filtering_bound_logger(logging.INFO).debug
-
-
-# structlog's live configuration object: reading one attribute of it is ~20x cheaper than
-# `get_config()`, which builds a dict per call (private, so only if it is still there)
-_STRUCTLOG_CONFIG: Final[Any] = getattr(getattr(structlog, "_config", None), "_CONFIG", None)
-
-
-def _debug_dropped() -> bool:
-    """Whether the configured loggers drop debug events (a filtering bound logger set above
-    DEBUG, as deployments and benchmarks configure). A debug event per write is then
-    skipped before structlog builds a bound logger just to drop it (~2 us a write). Asked
-    on every call, so `configure` and `capture_logs` take effect at once."""
-    wrapper = getattr(_STRUCTLOG_CONFIG, "default_wrapper_class", _DROPPED_DEBUG)
-    if wrapper is _DROPPED_DEBUG:  # not the structlog this was written against
-        wrapper = structlog.get_config()["wrapper_class"]
-    return getattr(wrapper, "debug", None) is _DROPPED_DEBUG
+# silent unless the application asks (see _logging)
+log = get_logger(__name__)
 
 
 # Loro's type stubs describe values as a union its runtime does not honour (values come
@@ -772,8 +754,6 @@ class Core:
             if paused:
                 gc.enable()
         self._counts["imported_writes"] += len(new_ops)
-        if new_ops:
-            log.debug("updates imported", writes=len(new_ops), keys=len(changed))
         for esc in new_escalations:
             log.info(
                 "conflict escalated",
@@ -1183,7 +1163,7 @@ class Core:
             new = self._refresh_conflicts(state)
         if ops.concurrent:
             self._counts["semantic_conflicts" if new else "mergeable_concurrent"] += 1
-        if not _debug_dropped():
+        if log.debug_enabled():  # a write must not pay for an event nobody reads
             log.debug(
                 "put merged",
                 namespace=state.namespace,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._types import Escalation
+
 __all__ = [
     "AgentSyncError",
     "CorruptUpdateError",
@@ -9,6 +11,7 @@ __all__ = [
     "ResolverError",
     "PersistenceError",
     "ScenarioError",
+    "StaleEscalationError",
 ]
 
 
@@ -34,3 +37,24 @@ class PersistenceError(AgentSyncError):
 
 class ScenarioError(AgentSyncError, ValueError):
     """A scenario file is malformed; the message names the offending path."""
+
+
+class StaleEscalationError(AgentSyncError):
+    """`resolve()` was given an escalation whose contenders are no longer the open ones
+    for its field (a new concurrent write joined, the field was overwritten or resolved,
+    or the key was deleted). Nothing was written.
+
+    `current` holds the open escalations of that field now (empty when it is no longer in
+    conflict): resolve one of those, or read `store.escalations()` again.
+    """
+
+    def __init__(
+        self, message: str, escalation: Escalation, current: tuple[Escalation, ...]
+    ) -> None:
+        super().__init__(message)
+        self.escalation = escalation
+        self.current = current
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # rebuilt from all three arguments (the default would pass only the message)
+        return (type(self), (self.args[0], self.escalation, self.current))

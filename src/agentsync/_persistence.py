@@ -40,9 +40,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Self, TypeVar
 
-import structlog
-
 from ._errors import PersistenceError
+from ._logging import get_logger
 from ._types import Namespace
 
 if TYPE_CHECKING:
@@ -60,7 +59,7 @@ __all__ = [
     "DEFAULT_COMPACT_EVERY",
 ]
 
-logger = structlog.get_logger(__name__)
+logger = get_logger(__name__)
 
 DEFAULT_COMPACT_EVERY = 1000
 """Appends between two snapshots. Reopening costs one snapshot import plus at most this

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio.to_thread
-import structlog
 
 from ._errors import AgentSyncError, ResolverError
+from ._logging import get_logger
 from ._types import JSON, Contender, Escalation
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ __all__ = [
     "aresolve_with",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Resolver: TypeAlias = "Callable[[Escalation], JSON | Awaitable[JSON]]"
 """Anything that settles an escalation: returns the value, or an awaitable of it."""

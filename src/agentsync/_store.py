@@ -36,7 +36,6 @@ from typing import Any, Final, Literal, NamedTuple, Protocol, Self, TypeAlias, T
 
 import anyio
 import anyio.to_thread
-import structlog
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     NOT_PROVIDED,
@@ -52,11 +51,7 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     TTLConfig,
-    _ensure_ttl,
-    _validate_namespace,
-    _validate_namespace_labels,
     ensure_embeddings,
-    validate_op_namespace,
 )
 
 from ._context import (
@@ -71,7 +66,8 @@ from ._context import (
     push_frame,
 )
 from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
-from ._errors import AgentSyncError
+from ._errors import AgentSyncError, StaleEscalationError
+from ._logging import get_logger
 from ._query import (
     IndexPaths,
     index_paths,
@@ -81,11 +77,15 @@ from ._query import (
     texts_to_embed,
 )
 from ._types import JSON, Escalation, Namespace, WriteRecord
+from ._validation import ensure_ttl as _ensure_ttl
+from ._validation import validate_namespace as _validate_namespace
+from ._validation import validate_namespace_labels as _validate_namespace_labels
+from ._validation import validate_op_namespace
 from ._values import check_size, copy_json, lone_surrogate_at
 
 __all__ = ["SyncedStore", "AsyncSyncedStore", "EscalationCallback", "ResolverFunc"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -411,9 +411,12 @@ class _StoreBase(BaseStore):
             self._log = updates = open_log(path=path, dsn=dsn)
             try:
                 with self._lock:
+                    results = []
                     for blob in updates.load():
                         # our own history: its conflicts are not new, so nothing fires
-                        self._absorb(self._core.import_updates(blob), collect=False)
+                        results.append(self._core.import_updates(blob))
+                        self._absorb(results[-1], collect=False)
+                    _log_imported("open", results)
                 updates.start_listener(self._wake)
             except BaseException:
                 updates.close()
@@ -1202,6 +1205,7 @@ class _StoreBase(BaseStore):
             before = self._core.version() if self._log is not None else None
             result = self._core.import_updates(blob)
             outcome = self._absorb(result)
+            _log_imported("import", [result])
             if result.new_ops:
                 self._persist(before, (), "", IMPORT_AGENT)
             return outcome.embed, outcome.escalations
@@ -1214,8 +1218,11 @@ class _StoreBase(BaseStore):
         """Import what other replicas appended to the shared log (under the lock)."""
         assert self._log is not None
         self._woken = False
+        results = []
         for blob in self._log.fetch_new():
-            self._absorb(self._core.import_updates(blob), outcome)
+            results.append(self._core.import_updates(blob))
+            self._absorb(results[-1], outcome)
+        _log_imported("sync", results)
 
     def _pull_locked(self) -> tuple[list[_EmbedJob], list[Escalation]]:
         outcome = _Outcome([])
@@ -1268,6 +1275,7 @@ class _StoreBase(BaseStore):
             path=tuple(escalation.path),
         )
         with self._lock:
+            self._check_current(escalation)
             before = self._core.version() if self._log is not None else None
             result = self._core.resolve(escalation, value, agent=agent, now=self._clock())
             if result.op_id is not None:
@@ -1277,6 +1285,40 @@ class _StoreBase(BaseStore):
                 )
             self._collect(result.new_escalations, outcome)
         return outcome.embed, outcome.escalations
+
+    def _check_current(self, escalation: Escalation) -> None:
+        """Raise StaleEscalationError unless `escalation`'s contenders are exactly the open
+        ones for its field (under the lock): a resolution settles what its caller saw."""
+        path = _field_path(escalation)
+        current = tuple(
+            e
+            for e in self._core.escalations(escalation.namespace)
+            if e.namespace == escalation.namespace
+            and e.key == escalation.key
+            and _field_path(e) == path
+        )
+        wanted = {c.op_id for c in escalation.contenders}
+        if any({c.op_id for c in e.contenders} == wanted for e in current):
+            return
+        where = f"{escalation.field!r} of {escalation.key!r} in {escalation.namespace!r}"
+        if current:
+            now = "; ".join(
+                "["
+                + ", ".join(f"{c.agent_id} ({c.op_id}): {c.value!r}" for c in e.contenders)
+                + "]"
+                for e in current
+            )
+            state = f"its open conflict now has the contenders {now}"
+        elif self._core.get(escalation.namespace, escalation.key) is None:
+            state = "the key has been deleted since"
+        else:
+            state = "it is no longer in conflict (overwritten or resolved since)"
+        raise StaleEscalationError(
+            f"stale escalation for {where}: {state}; nothing was written "
+            "(resolve one of store.escalations() instead)",
+            escalation,
+            current,
+        )
 
     def _still_open(self, escalation: Escalation) -> bool:
         with self._lock:
@@ -1362,6 +1404,9 @@ class _StoreBase(BaseStore):
     def _apply_decision(self, esc: Escalation, value: Any) -> None:
         try:
             embed, escalations = self._resolve_locked(esc, value, f"resolver:{self._resolver_name}")
+        except StaleEscalationError as exc:
+            self._decision_stale(exc)
+            return
         except Exception as exc:
             self._resolver_failed(esc, exc)
             return
@@ -1371,6 +1416,9 @@ class _StoreBase(BaseStore):
     async def _aapply_decision(self, esc: Escalation, value: Any) -> None:
         try:
             embed, escalations = self._resolve_locked(esc, value, f"resolver:{self._resolver_name}")
+        except StaleEscalationError as exc:
+            self._decision_stale(exc)
+            return
         except Exception as exc:
             self._resolver_failed(esc, exc)
             return
@@ -1412,6 +1460,18 @@ class _StoreBase(BaseStore):
             outcome="escalation stays open",
         )
 
+    def _decision_stale(self, exc: StaleEscalationError) -> None:
+        # the conflict changed while the resolver decided (a new contender joined, or it
+        # was settled): the newer escalation gets its own decision
+        esc = exc.escalation
+        log.info(
+            "resolver decision discarded",
+            reason=str(exc),
+            namespace=esc.namespace,
+            key=esc.key,
+            field=esc.field,
+        )
+
     def _callback_failed(self, callback: object, esc: Escalation, exc: Exception) -> None:
         self._counts_add("callback_failures")
         log.warning(
@@ -1422,6 +1482,18 @@ class _StoreBase(BaseStore):
             key=esc.key,
             field=esc.field,
         )
+
+
+def _field_path(escalation: Escalation) -> tuple[str, ...]:
+    return escalation.path or tuple(escalation.field.split("."))
+
+
+def _log_imported(source: str, results: list[ImportResult]) -> None:
+    """One summary event per open, import or sync, however many log rows it read."""
+    writes = sum(len(result.new_ops) for result in results)
+    if writes and log.debug_enabled():
+        keys = {(tuple(ns), key) for result in results for ns, key in result.changed_keys}
+        log.debug("updates imported", source=source, writes=writes, keys=len(keys))
 
 
 def _run_blocking(awaitable: Awaitable[T], timeout: float | None) -> T:

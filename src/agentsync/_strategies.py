@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import anyio
-import structlog
 
 from ._core import Core, Turn
 from ._errors import ResolverError
+from ._logging import get_logger
 from ._resolvers import OfflineResolver, Resolver, aresolve_with, resolve_with
 from ._strategy import Seen, StrategyCounters, StrategyReplica
 from ._types import JSON, Escalation, Namespace
@@ -46,7 +46,7 @@ __all__ = [
     "make_replica",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class CrdtReplica:

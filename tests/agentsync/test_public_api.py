@@ -46,3 +46,23 @@ def test_stores_are_langgraph_stores() -> None:
 
     assert issubclass(agentsync.SyncedStore, BaseStore)
     assert issubclass(agentsync.AsyncSyncedStore, BaseStore)
+
+
+def test_every_public_class_and_function_names_the_package_as_its_module() -> None:
+    import inspect
+    import pickle
+
+    claimed = []
+    for name in agentsync.__all__:
+        obj = getattr(agentsync, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__module__ == "agentsync", f"{name}.__module__ == {obj.__module__!r}"
+            assert obj.__qualname__ == name
+            claimed.append(name)
+    assert {"SyncedStore", "Escalation", "StaleEscalationError", "prefer_agents"} <= set(claimed)
+    assert repr(agentsync.SyncedStore).startswith("<class 'agentsync.SyncedStore'")
+    esc = agentsync.Escalation(("ns",), "k", "f", (agentsync.Contender("a", "op", 1),), ("f",))
+    assert pickle.loads(pickle.dumps(esc)) == esc
+    error = agentsync.StaleEscalationError("stale", esc, (esc,))
+    again = pickle.loads(pickle.dumps(error))
+    assert (str(again), again.escalation, again.current) == ("stale", esc, (esc,))
