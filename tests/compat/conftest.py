@@ -21,16 +21,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "flaky(retries): upstream's retry marker (no retries)")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # upstream runs coroutine tests with pytest-asyncio's auto mode; anyio's plugin runs them
-    for item in items:
-        function = getattr(item, "function", None)
-        if (
-            "tests/compat/" in item.nodeid
-            and function is not None
-            and inspect.iscoroutinefunction(function)
-        ):
-            item.add_marker(pytest.mark.anyio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    # Upstream runs coroutine tests with pytest-asyncio's auto mode; here anyio's plugin
+    # runs them. The mark goes on the function before pytest parametrizes it.
+    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
 
 
 @pytest.fixture
