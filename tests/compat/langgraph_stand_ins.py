@@ -34,6 +34,7 @@ from agentsync import AsyncSyncedStore, SyncedStore
 
 __all__ = [
     "CLOCK",
+    "POSTGRES",
     "VECTOR_TYPES",
     "AsyncPostgresStore",
     "AsyncSqliteStore",
@@ -43,6 +44,7 @@ __all__ = [
     "FakeTimeModule",
     "PostgresStore",
     "SqliteStore",
+    "postgres_database",
 ]
 
 VECTOR_TYPES = ["vector", "halfvec"]
@@ -50,12 +52,20 @@ VECTOR_TYPES = ["vector", "halfvec"]
 
 
 class FakeClock:
-    """Wall-clock seconds that move only when a test sleeps."""
+    """Wall-clock seconds that move when a test sleeps, and by a tick on every reading.
+
+    The tick (10 µs) keeps the clock moving forward as a real one does between two
+    statements: upstream asserts that an update's `updated_at` is later than the put's,
+    and that a read refreshing a TTL pushes the deadline later.
+    """
+
+    TICK = 1e-5
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self.now = start
 
     def __call__(self) -> float:
+        self.now += self.TICK
         return self.now
 
     def advance(self, seconds: float) -> None:
@@ -221,3 +231,18 @@ class CharacterEmbeddings(Embeddings):  # noqa: PLW1641 (upstream defines __eq__
 
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, CharacterEmbeddings) and self.dims == other.dims
+
+
+# -- PostgreSQL --------------------------------------------------------------------------
+
+POSTGRES: Any = None
+"""This repo's throwaway PostgreSQL server (tests/conftest.py's `postgres_server`); the
+PostgreSQL suites' autouse fixture sets it."""
+
+
+def postgres_database() -> str:
+    """The DSN of a fresh database, where upstream creates `test_<uuid>` on its server."""
+    if POSTGRES is None:
+        raise RuntimeError("a PostgreSQL suite's `_postgres` fixture did not run")
+    dsn: str = POSTGRES.create_database()
+    return dsn
