@@ -17,9 +17,9 @@
 # (":memory:" builds an in-memory AsyncSyncedStore, a file path a durable one on that
 # SQLite file; `setup()` does nothing); `asyncio.sleep` advances the stores' fake clock
 # and anyio's pytest plugin runs the coroutines (conftest.py); `CharacterEmbeddings`
-# comes from the copied test_sqlite_store.py; the `SqliteIndexConfig` annotation is a
-# plain dict. Test bodies are upstream's; the file is formatted with this repo's ruff
-# settings.
+# (upstream's, identical in both suites) comes from langgraph_stand_ins; the
+# `SqliteIndexConfig` annotation is a plain dict. Test bodies are upstream's; the file
+# is formatted with this repo's ruff settings.
 #
 # Excluded (reasons also in tests/compat/README.md):
 # - test_no_running_loop: expects the sync methods to raise asyncio.InvalidStateError
@@ -45,8 +45,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from tests.compat.langgraph_stand_ins import AsyncSqliteStore
-from tests.compat.test_sqlite_store import CharacterEmbeddings
+from tests.compat.langgraph_stand_ins import AsyncSqliteStore, CharacterEmbeddings
 
 
 @pytest.fixture(scope="function", params=["memory", "file"])
