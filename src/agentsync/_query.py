@@ -3,7 +3,11 @@
 Pure functions over plain values: search filters (`$eq $ne $gt $gte $lt $lte`, nested
 dicts, lists), namespace matching with `*` wildcards, `list_namespaces` paging and
 `max_depth`, the texts an item contributes to a semantic index, and the ranking of a
-semantic search (max-pooled cosine similarity, unscored items filling the page).
+semantic search (each item scored by its best vector, unscored items filling the page).
+
+Scores follow PostgresStore's `distance_type`: `"cosine"` is cosine similarity (what
+InMemoryStore and SqliteStore report), `"inner_product"` the dot product and `"l2"` the
+negated Euclidean distance, so a higher score is always a closer match.
 
 Deliberate differences from `InMemoryStore` 1.x, all where it crashes or misreports:
 an order comparison on a missing or non-numeric field is simply no match (InMemoryStore
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from langgraph.store.base import (
     ListNamespacesOp,
@@ -35,7 +39,12 @@ __all__ = [
     "select_namespaces",
     "index_paths",
     "texts_to_embed",
+    "DistanceType",
+    "DISTANCE_TYPES",
     "cosine_similarity",
+    "inner_product",
+    "negative_l2_distance",
+    "similarity",
     "rank_by_similarity",
 ]
 
@@ -43,6 +52,11 @@ T = TypeVar("T")
 
 IndexPaths = list[tuple[str, "str | list[str]"]]
 """(path as written, tokenized path or `"$"`) pairs, as InMemoryStore keeps them."""
+
+DistanceType = Literal["cosine", "inner_product", "l2"]
+"""How a semantic search scores a match, as PostgresStore's index `distance_type`."""
+
+DISTANCE_TYPES: Final[tuple[DistanceType, ...]] = ("cosine", "inner_product", "l2")
 
 _MISSING = object()
 
@@ -171,6 +185,33 @@ def cosine_similarity(query: Sequence[float], vectors: Sequence[Sequence[float]]
     return scores
 
 
+def inner_product(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
+    """The dot product of `query` with each vector (PostgresStore's `inner_product` score)."""
+    return [math.fsum(a * b for a, b in zip(query, vec, strict=False)) for vec in vectors]
+
+
+def negative_l2_distance(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
+    """Minus the Euclidean distance from `query` to each vector (PostgresStore's `l2`)."""
+    return [
+        -math.sqrt(math.fsum((a - b) ** 2 for a, b in zip(query, vec, strict=False)))
+        for vec in vectors
+    ]
+
+
+_SCORERS: Final[dict[str, Callable[[Sequence[float], Sequence[Sequence[float]]], list[float]]]] = {
+    "cosine": cosine_similarity,
+    "inner_product": inner_product,
+    "l2": negative_l2_distance,
+}
+
+
+def similarity(
+    query: Sequence[float], vectors: Sequence[Sequence[float]], distance: DistanceType
+) -> list[float]:
+    """Each vector's score against `query` under `distance`; higher is closer."""
+    return _SCORERS[distance](query, vectors)
+
+
 def rank_by_similarity(
     candidates: Sequence[tuple[T, Sequence[Sequence[float]]]],
     query: Sequence[float],
@@ -178,12 +219,13 @@ def rank_by_similarity(
     key: Callable[[T], object],
     offset: int,
     limit: int,
+    distance: DistanceType = "cosine",
 ) -> list[tuple[float | None, T]]:
-    """InMemoryStore's semantic ranking.
+    """InMemoryStore's semantic ranking, scored as PostgresStore scores `distance`.
 
-    Each candidate scores its best vector (max pooling); candidates are ordered by score
-    (stable, so ties keep candidate order) and paged; candidates without vectors then
-    fill a short page, unscored.
+    Each candidate scores its best vector (max pooling, as PostgresStore keeps each item's
+    closest vector); candidates are ordered by score (stable, so ties keep candidate order)
+    and paged; candidates without vectors then fill a short page, unscored.
     """
     flat: list[tuple[T, Sequence[float]]] = []
     scoreless: list[T] = []
@@ -191,7 +233,7 @@ def rank_by_similarity(
         flat.extend((item, vec) for vec in vectors)
         if not vectors:
             scoreless.append(item)
-    scores = cosine_similarity(query, [vec for _, vec in flat])
+    scores = similarity(query, [vec for _, vec in flat], distance)
     ordered = sorted(zip(scores, (item for item, _ in flat), strict=True), key=lambda p: p[0],
                      reverse=True)  # fmt: skip
     seen: set[object] = set()

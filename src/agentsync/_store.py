@@ -23,12 +23,11 @@ import asyncio
 import concurrent.futures
 import contextvars
 import enum
-import functools
 import inspect
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -51,7 +50,6 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     TTLConfig,
-    ensure_embeddings,
 )
 
 from ._context import (
@@ -70,11 +68,20 @@ from ._errors import AgentSyncError, StaleEscalationError
 from ._logging import get_logger
 from ._query import (
     IndexPaths,
-    index_paths,
     matches_filter,
-    rank_by_similarity,
     select_namespaces,
-    texts_to_embed,
+)
+from ._store_index import EmbedJob as _EmbedJob
+from ._store_index import KeyOrder, SemanticIndex
+from ._store_ttl import (
+    Deadlines,
+    TaskSweeper,
+    ThreadSweeper,
+    no_sweeper,
+    omit_expired,
+    refresh_on_read,
+    sweep_due,
+    sweep_interval_seconds,
 )
 from ._types import JSON, Escalation, Namespace, WriteRecord
 from ._validation import ensure_ttl as _ensure_ttl
@@ -126,13 +133,6 @@ class _Plan:
     searches: list[tuple[int, SearchOp]] = field(default_factory=list)
     lists: list[tuple[int, ListNamespacesOp]] = field(default_factory=list)
     puts: dict[_Key, PutOp] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _EmbedJob:
-    key: _Key
-    seq: int
-    texts: list[tuple[str, str]]
 
 
 class _Outcome:
@@ -302,29 +302,6 @@ class ActingAs:
         return self._agent
 
 
-def _sweep_until_stopped(
-    sweep: Callable[[], int],
-    stop: threading.Event,
-    interval: float,
-    future: concurrent.futures.Future[None],
-) -> None:
-    """The TTL sweeper thread: sweep every `interval` seconds until `stop` is set."""
-    try:
-        while not stop.wait(interval):
-            try:
-                sweep()
-            except Exception as exc:
-                log.error("ttl sweep failed", error=repr(exc))
-    finally:
-        if not future.done():
-            future.set_result(None)
-
-
-def _stop_if_cancelled(stop: threading.Event, future: concurrent.futures.Future[None]) -> None:
-    if future.cancelled():
-        stop.set()
-
-
 # --------------------------------------------------------------------------------------
 # the store
 
@@ -364,16 +341,14 @@ class _StoreBase(BaseStore):
         self._resolver_timeout = resolver_timeout
         self._callbacks: list[EscalationCallback] = []
         self._fired: OrderedDict[str, None] = OrderedDict()
-        # Local indexes: live keys in first-write order (InMemoryStore's search order),
-        # a per-key change counter (drops stale embeddings), vectors and TTL deadlines.
-        self._keys: dict[Namespace, dict[str, None]] = {}
-        self._seq: dict[_Key, int] = {}
+        # Local indexes: live keys in first-write order (InMemoryStore's search order)
+        # with a change number per key (drops stale embeddings), and TTL deadlines.
+        self._order = KeyOrder()
+        self._keys = self._order.namespaces  # read directly by the hot read path
         # what the core returned per key, dropped whenever the key changes (every change
         # to the core goes through _key_changed), so reads skip the core's key lookup
         self._cache: dict[_Key, _Cached] = {}
-        self._next_seq = 0
-        self._vectors: dict[_Key, dict[str, list[float]]] = {}
-        self._expiry: dict[_Key, tuple[float, float]] = {}
+        self._expiry = Deadlines(self._clock())
         self._counts: dict[str, int] = {
             "puts": 0,
             "delete_calls": 0,
@@ -384,21 +359,13 @@ class _StoreBase(BaseStore):
             "callback_failures": 0,
             "ttl_expired": 0,
         }
-        # semantic index, as InMemoryStore configures it
-        self.index_config: IndexConfig | None = None
-        self.embeddings: Embeddings | None = None
-        self._index_paths: IndexPaths = []
-        if index:
-            self.index_config = index.copy()
-            self.embeddings = ensure_embeddings(self.index_config.get("embed"))
-            self._index_paths = index_paths(self.index_config.get("fields"))
-            # InMemoryStore keeps the tokenized paths in its config; code may look there.
-            self.index_config["__tokenized_fields"] = self._index_paths  # type: ignore[typeddict-unknown-key]
-        # TTL
+        # semantic index, configured as InMemoryStore, SqliteStore or PostgresStore
+        self._index = SemanticIndex(index) if index else None
+        self.index_config: IndexConfig | None = self._index.config if self._index else None
+        self.embeddings: Embeddings | None = self._index.embeddings if self._index else None
+        self._index_paths: IndexPaths = self._index.paths if self._index else []
         self.ttl_config = ttl
-        self._last_sweep = self._clock()
-        self._sweeper: threading.Thread | None = None
-        self._sweeper_stop = threading.Event()
+        self._sweeper: ThreadSweeper | TaskSweeper = self._new_sweeper()
         # persistence
         self._log: _UpdateLog | None = None
         self._unlogged_since: bytes | None = None
@@ -543,7 +510,7 @@ class _StoreBase(BaseStore):
             await self._asettle(outcome.escalations)
         return outcome.results
 
-    async def _off_loop(self, apply: Callable[..., _Outcome], *args: Any) -> _Outcome:
+    async def _off_loop(self, apply: Callable[..., T], *args: Any) -> T:
         """`apply(*args)`; in a worker thread when it may block on a durable append."""
         if self._log is not None:
             return await anyio.to_thread.run_sync(apply, *args)
@@ -555,7 +522,9 @@ class _StoreBase(BaseStore):
         """As `BaseStore.get` (validated once, then straight to the read path)."""
         # without TTL the answer is always True: skip the call on the hot read path
         refresh = (
-            True if refresh_ttl is None and self.ttl_config is None else self._refresh(refresh_ttl)
+            True
+            if refresh_ttl is None and self.ttl_config is None
+            else refresh_on_read(self.ttl_config, refresh_ttl)
         )
         op = GetOp(namespace, key if type(key) is str else str(key), refresh)
         found = self._get_fast(op)
@@ -568,19 +537,12 @@ class _StoreBase(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """As `BaseStore.aget`."""
-        op = GetOp(namespace, str(key), self._refresh(refresh_ttl))
+        op = GetOp(namespace, str(key), refresh_on_read(self.ttl_config, refresh_ttl))
         found = self._get_fast(op)
         if isinstance(found, _Slow):
             result = (await self._abatch([op]))[0]
             return result if isinstance(result, Item) else None
         return found
-
-    def _refresh(self, refresh_ttl: bool | None) -> bool:
-        if refresh_ttl is not None:
-            return refresh_ttl
-        if self.ttl_config is not None:
-            return bool(self.ttl_config.get("refresh_on_read", True))
-        return True
 
     # == agentsync API ==================================================================
 
@@ -701,7 +663,7 @@ class _StoreBase(BaseStore):
 
     def close(self) -> None:
         """Stop the TTL sweeper and close the durable log. Idempotent."""
-        self.stop_ttl_sweeper()
+        self._sweeper.halt()
         with self._lock:
             if self._closed:
                 return
@@ -734,59 +696,14 @@ class _StoreBase(BaseStore):
     ) -> None:
         await self.aclose()
 
-    # == TTL ============================================================================
+    # == TTL (the public methods are SyncedStore's and AsyncSyncedStore's) ==============
 
-    def sweep_ttl(self) -> int:
-        """Delete every item whose TTL has passed; returns how many were deleted.
+    def _new_sweeper(self) -> ThreadSweeper | TaskSweeper:
+        return ThreadSweeper()
 
-        A sweep is an ordinary delete by agent "ttl-sweeper" (so it replicates): it
-        removes what this replica had when it ran; a concurrent write elsewhere survives.
-        """
+    def _sweep_now(self) -> tuple[list[_EmbedJob], list[Escalation], int]:
         with self._lock:
-            embed, escalations, count = self._sweep_locked()
-        self._embed_written(embed)
-        self._settle(escalations)
-        return count
-
-    def start_ttl_sweeper(
-        self, sweep_interval_minutes: float | None = None
-    ) -> concurrent.futures.Future[None]:
-        """Sweep periodically in a daemon thread (like SqliteStore). Cancel the returned
-        future or call `stop_ttl_sweeper` to stop it."""
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if not self.ttl_config:
-            future.set_result(None)
-            return future
-        stop = self._sweeper_stop
-        if self._sweeper is not None and self._sweeper.is_alive():
-            future.add_done_callback(functools.partial(_stop_if_cancelled, stop))
-            return future
-        interval = float(
-            sweep_interval_minutes or self.ttl_config.get("sweep_interval_minutes") or 5
-        )
-        stop.clear()
-        self._sweeper = threading.Thread(
-            target=_sweep_until_stopped,
-            args=(self.sweep_ttl, stop, interval * 60, future),
-            name="agentsync-ttl-sweeper",
-            daemon=True,
-        )
-        future.add_done_callback(functools.partial(_stop_if_cancelled, stop))
-        self._sweeper.start()
-        return future
-
-    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
-        """Stop the sweeper thread; False if it did not stop within `timeout` seconds."""
-        sweeper = self._sweeper
-        if sweeper is None or not sweeper.is_alive():
-            self._sweeper = None
-            return True
-        self._sweeper_stop.set()
-        sweeper.join(timeout)
-        if sweeper.is_alive():
-            return False
-        self._sweeper = None
-        return True
+            return self._sweep_locked()
 
     # == pipeline: validation ===========================================================
 
@@ -821,58 +738,35 @@ class _StoreBase(BaseStore):
                         raise type(err)(f"put({namespace!r}, {name!r}): {err}") from None
         return plan
 
-    # == pipeline: embeddings ===========================================================
-
-    def _queries_to_embed(self, plan: _Plan) -> list[str]:
-        if self.embeddings is None:
-            return []
-        return list(dict.fromkeys([op.query for _, op in plan.searches if op.query]))
+    # == pipeline: embeddings =========================================================
 
     def _embed_queries(self, plan: _Plan) -> dict[str, list[float]]:
-        queries = self._queries_to_embed(plan)
-        if not queries or self.embeddings is None:
+        index = self._index
+        if index is None or not plan.searches:
             return {}
-        return {q: list(self.embeddings.embed_query(q)) for q in queries}
+        return index.embed_queries(index.queries(op for _, op in plan.searches))
 
     async def _aembed_queries(self, plan: _Plan) -> dict[str, list[float]]:
-        queries = self._queries_to_embed(plan)
-        if not queries or self.embeddings is None:
+        index = self._index
+        if index is None or not plan.searches:
             return {}
-        return {q: list(await self.embeddings.aembed_query(q)) for q in queries}
-
-    @staticmethod
-    def _unique_texts(jobs: Sequence[_EmbedJob]) -> list[str]:
-        return list(dict.fromkeys([text for job in jobs for _, text in job.texts]))
+        return await index.aembed_queries(index.queries(op for _, op in plan.searches))
 
     def _embed_written(self, jobs: list[_EmbedJob]) -> None:
-        if not jobs or self.embeddings is None:
+        index = self._index
+        if not jobs or index is None:
             return
-        texts = self._unique_texts(jobs)
-        vectors = self.embeddings.embed_documents(texts) if texts else []
-        self._store_vectors(jobs, texts, vectors)
+        texts, vectors = index.embed_documents(jobs)
+        with self._lock:
+            index.keep(jobs, texts, vectors, self._order)
 
     async def _aembed_written(self, jobs: list[_EmbedJob]) -> None:
-        if not jobs or self.embeddings is None:
+        index = self._index
+        if not jobs or index is None:
             return
-        texts = self._unique_texts(jobs)
-        vectors = await self.embeddings.aembed_documents(texts) if texts else []
-        self._store_vectors(jobs, texts, vectors)
-
-    def _store_vectors(
-        self, jobs: list[_EmbedJob], texts: list[str], vectors: Sequence[Sequence[float]]
-    ) -> None:
-        if len(vectors) != len(texts):
-            raise ValueError(
-                f"embedding function returned {len(vectors)} vectors for {len(texts)} texts"
-            )
-        by_text = {text: list(vec) for text, vec in zip(texts, vectors, strict=True)}
+        texts, vectors = await index.aembed_documents(jobs)
         with self._lock:
-            for job in jobs:
-                if self._seq.get(job.key) != job.seq:
-                    continue  # changed again meanwhile; that change brings its own vectors
-                slot = self._vectors.setdefault(job.key, {})
-                for name, text in job.texts:
-                    slot[name] = by_text[text]
+            index.keep(jobs, texts, vectors, self._order)
 
     # == pipeline: the critical section =================================================
 
@@ -982,18 +876,6 @@ class _StoreBase(BaseStore):
         for turn in writer.ancestors:
             self._core.note_read(turn, key[0], key[1])
 
-    def _expired(self, key: _Key, now: float) -> bool:
-        deadline = self._expiry.get(key)
-        return deadline is not None and deadline[0] <= now
-
-    def _omit_expired(self) -> bool:
-        return bool(self.ttl_config and self.ttl_config.get("omit_expired", False))
-
-    def _refresh_ttl(self, key: _Key, now: float) -> None:
-        deadline = self._expiry.get(key)
-        if deadline is not None:
-            self._expiry[key] = (now + deadline[1] * 60.0, deadline[1])
-
     def _read(self, key: _Key) -> _Cached | None:
         cached = self._cache.get(key)
         if cached is None:
@@ -1016,46 +898,41 @@ class _StoreBase(BaseStore):
         if cached is None:
             return None
         if self._expiry:
-            if self._omit_expired() and self._expired(key, now):
+            if omit_expired(self.ttl_config) and self._expiry.expired(key, now):
                 return None
             if op.refresh_ttl:
-                self._refresh_ttl(key, now)
+                self._expiry.refresh(key, now)
         return _item(copy_json(cached.value), op.key, key[0], cached)
 
     def _search_locked(
         self, op: SearchOp, queries: dict[str, list[float]], writer: _Writer, now: float
     ) -> list[SearchItem]:
-        prefix = tuple(op.namespace_prefix)
-        n = len(prefix)
-        omit = self._omit_expired()
-        candidates: list[tuple[tuple[_Key, _Cached], list[list[float]]]] = []
-        for namespace, keys in self._keys.items():
-            if namespace[:n] != prefix:
+        omit = omit_expired(self.ttl_config)
+        index = self._index if op.query else None
+        candidates: list[tuple[_Key, list[list[float]]]] = []
+        stored_by_key: dict[_Key, _Cached] = {}
+        for key in self._order.under(tuple(op.namespace_prefix)):
+            stored = self._read(key)
+            if stored is None:
                 continue
-            for name in keys:
-                stored = self._read((namespace, name))
-                if stored is None:
-                    continue
-                if omit and self._expired((namespace, name), now):
-                    continue
-                if not matches_filter(stored.value, op.filter):
-                    continue
-                vectors = self._vectors.get((namespace, name)) if op.query else None
-                embedded = list(vectors.values()) if vectors else []
-                candidates.append((((namespace, name), stored), embedded))
+            if omit and self._expiry.expired(key, now):
+                continue
+            if not matches_filter(stored.value, op.filter):
+                continue
+            stored_by_key[key] = stored
+            candidates.append((key, index.vectors(key) if index is not None else []))
         query_vector = queries.get(op.query) if op.query else None
-        scored: list[tuple[float | None, tuple[_Key, _Cached]]]
-        if query_vector is not None and candidates:
-            scored = rank_by_similarity(
-                candidates, query_vector, key=lambda c: c[0], offset=op.offset, limit=op.limit
-            )
+        scored: list[tuple[float | None, _Key]]
+        if index is not None and query_vector is not None and candidates:
+            scored = index.rank(candidates, query_vector, offset=op.offset, limit=op.limit)
         else:
-            scored = [(None, c) for c, _ in candidates[op.offset : op.offset + op.limit]]
+            scored = [(None, key) for key, _ in candidates[op.offset : op.offset + op.limit]]
         out: list[SearchItem] = []
-        for score, (found, stored) in scored:
+        for score, found in scored:
+            stored = stored_by_key[found]
             self._note_read(writer, found)
             if op.refresh_ttl:
-                self._refresh_ttl(found, now)
+                self._expiry.refresh(found, now)
             out.append(
                 SearchItem(
                     namespace=found[0],
@@ -1069,10 +946,10 @@ class _StoreBase(BaseStore):
         return out
 
     def _list_locked(self, op: ListNamespacesOp, now: float) -> list[Namespace]:
-        if self._omit_expired():
+        if omit_expired(self.ttl_config):
             namespaces = [
                 ns for ns, keys in self._keys.items()
-                if any(not self._expired((ns, k), now) for k in keys)
+                if any(not self._expiry.expired((ns, k), now) for k in keys)
             ]  # fmt: skip
         else:
             namespaces = [ns for ns, keys in self._keys.items() if keys]
@@ -1102,7 +979,7 @@ class _StoreBase(BaseStore):
             self._counts["puts"] += 1
         if result.op_id is None:
             if op.value is not None and self.ttl_config is not None:
-                self._set_ttl((namespace, key), op.ttl, now)
+                self._expiry.set_ttl((namespace, key), op.ttl, now)
             return
         if writer.agent == ANONYMOUS:
             self._counts["anonymous_writes"] += 1
@@ -1110,20 +987,13 @@ class _StoreBase(BaseStore):
             turn.own_ops.add(result.op_id)
         self._persist(before, namespace, key, writer.agent)
         paths: IndexPaths | None = None
-        if op.value is not None and op.index is not False and self.embeddings is not None:
-            paths = self._index_paths if op.index is None else index_paths(op.index)
+        if op.value is not None and self._index is not None:
+            paths = self._index.paths_for(op.index)
         self._key_changed((namespace, key), paths, outcome, exists=op.value is not None)
         if op.value is not None and (op.ttl is not None or self._expiry):
-            self._set_ttl((namespace, key), op.ttl, now)
+            self._expiry.set_ttl((namespace, key), op.ttl, now)
         if result.new_escalations:
             self._collect(result.new_escalations, outcome)
-
-    def _set_ttl(self, key: _Key, ttl: float | None, now: float) -> None:
-        """A put's TTL replaces the key's (None: no expiry), as the SQL stores do."""
-        if ttl is None:
-            self._expiry.pop(key, None)
-        else:
-            self._expiry[key] = (now + float(ttl) * 60.0, float(ttl))
 
     def _key_changed(
         self, key: _Key, paths: IndexPaths | None, outcome: _Outcome, *, exists: bool = False
@@ -1132,28 +1002,19 @@ class _StoreBase(BaseStore):
 
         `exists=True`: the caller knows the key is live (it just put it).
         """
-        namespace, name = key
         self._cache.pop(key, None)
         if not exists and self._read(key) is None:
-            keys = self._keys.get(namespace)
-            if keys is not None:
-                keys.pop(name, None)  # an emptied namespace keeps its place, as InMemoryStore
-            self._seq.pop(key, None)
-            self._vectors.pop(key, None)
+            self._order.removed(key)  # an emptied namespace keeps its place, as InMemoryStore
+            if self._index is not None:
+                self._index.forget(key)
             self._expiry.pop(key, None)
             return
-        keys = self._keys.get(namespace)
-        if keys is None:
-            self._keys[namespace] = {name: None}
-        elif name not in keys:
-            keys[name] = None
-        self._next_seq += 1
-        self._seq[key] = self._next_seq
+        change = self._order.changed(key)
         if paths:
             stored = self._read(key)
-            texts = texts_to_embed(stored.value, paths) if stored is not None else []
-            if texts:
-                outcome.embed.append(_EmbedJob(key, self._next_seq, texts))
+            job = SemanticIndex.job(key, change, stored.value, paths) if stored else None
+            if job is not None:
+                outcome.embed.append(job)
 
     def _collect(self, escalations: list[Escalation], outcome: _Outcome) -> None:
         for esc in escalations:
@@ -1234,10 +1095,7 @@ class _StoreBase(BaseStore):
     def _maybe_sweep(self, now: float, outcome: _Outcome) -> None:
         """Sweep expired items if the interval has passed (asked when something can
         expire)."""
-        if not self.ttl_config:
-            return
-        interval = self.ttl_config.get("sweep_interval_minutes")
-        if not interval or now - self._last_sweep < float(interval) * 60.0:
+        if not sweep_due(self.ttl_config, self._expiry.last_sweep, now):
             return
         embed, escalations, _ = self._sweep_locked(now)
         outcome.embed.extend(embed)
@@ -1247,14 +1105,11 @@ class _StoreBase(BaseStore):
         self, now: float | None = None
     ) -> tuple[list[_EmbedJob], list[Escalation], int]:
         now = self._clock() if now is None else now
-        self._last_sweep = now
         outcome = _Outcome([])
-        expired = sorted(k for k, (deadline, _) in self._expiry.items() if deadline <= now)
         count = 0
-        for namespace, key in expired:
+        for namespace, key in self._expiry.take_expired(now):
             before = self._core.version() if self._log is not None else None
             result = self._core.delete(namespace, key, agent=TTL_AGENT, turn=None, now=now)
-            self._expiry.pop((namespace, key), None)
             if result.op_id is not None:
                 count += 1
                 self._persist(before, namespace, key, TTL_AGENT)
@@ -1534,6 +1389,36 @@ class SyncedStore(_StoreBase):
     timestamps and TTL; tests pass a fake one).
     """
 
+    def sweep_ttl(self) -> int:
+        """Delete every item whose TTL has passed; returns how many were deleted.
+
+        A sweep is an ordinary delete by agent "ttl-sweeper" (so it replicates): it
+        removes what this replica had when it ran; a concurrent write elsewhere survives.
+        """
+        embed, escalations, count = self._sweep_now()
+        self._embed_written(embed)
+        self._settle(escalations)
+        return count
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Sweep periodically in a daemon thread (like SqliteStore). Cancel the returned
+        future or call `stop_ttl_sweeper` to stop it."""
+        if not self.ttl_config:
+            return no_sweeper()
+        interval = sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
+        return self._thread_sweeper.start(self.sweep_ttl, interval)
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; False if it did not stop within `timeout` seconds."""
+        return self._thread_sweeper.stop(timeout)
+
+    @property
+    def _thread_sweeper(self) -> ThreadSweeper:
+        assert isinstance(self._sweeper, ThreadSweeper)
+        return self._sweeper
+
 
 class AsyncSyncedStore(_StoreBase):
     """`SyncedStore` for async graphs (`await graph.ainvoke(...)`).
@@ -1542,3 +1427,41 @@ class AsyncSyncedStore(_StoreBase):
     resolvers and escalation callbacks on the caller's event loop, and moves durable
     appends off the loop; `async with AsyncSyncedStore(...) as store:` closes it.
     """
+
+    def _new_sweeper(self) -> ThreadSweeper | TaskSweeper:
+        return TaskSweeper()
+
+    @property
+    def _task_sweeper(self) -> TaskSweeper:
+        assert isinstance(self._sweeper, TaskSweeper)
+        return self._sweeper
+
+    async def sweep_ttl(self) -> int:
+        """Delete every item whose TTL has passed; returns how many were deleted.
+
+        A coroutine, as on AsyncSqliteStore and AsyncPostgresStore; otherwise as
+        `SyncedStore.sweep_ttl`.
+        """
+        embed, escalations, count = await self._off_loop(self._sweep_now)
+        await self._aembed_written(embed)
+        await self._asettle(escalations)
+        return count
+
+    async def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> asyncio.Task[None]:
+        """Sweep periodically in a task of the running loop (as AsyncSqliteStore). Cancel
+        the returned task or await `stop_ttl_sweeper` to stop it."""
+        if not self.ttl_config:
+            return asyncio.get_running_loop().create_task(asyncio.sleep(0))
+        interval = sweep_interval_seconds(self.ttl_config, sweep_interval_minutes)
+        return await self._task_sweeper.start(self.sweep_ttl, interval)
+
+    # `timeout=` is AsyncSqliteStore's and AsyncPostgresStore's signature
+    async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Stop the sweeper task; False if it did not stop within `timeout` seconds."""
+        return await self._task_sweeper.stop(timeout)
+
+    async def aclose(self) -> None:
+        await self._task_sweeper.stop()
+        await super().aclose()

@@ -4,6 +4,7 @@ escalations and resolution, attribution, stats, TTL, replica exchange, bad input
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from pathlib import Path
 from typing import Any
@@ -436,6 +437,12 @@ def test_bad_constructor_arguments(factory: StoreFactory) -> None:
 # -- TTL --------------------------------------------------------------------------------------
 
 
+def _sweep(store: Any) -> int:
+    """`sweep_ttl()`: a coroutine on AsyncSyncedStore, as on LangGraph's async stores."""
+    swept = store.sweep_ttl()
+    return asyncio.run(swept) if inspect.iscoroutine(swept) else int(swept)
+
+
 def _ttl_store(factory: StoreFactory, **config: Any) -> tuple[Any, FakeClock]:
     clock = FakeClock()
     ttl: TTLConfig = {"default_ttl": 1.0, **config}  # type: ignore[typeddict-item]
@@ -450,11 +457,11 @@ def test_ttl_items_expire_at_sweep(factory: StoreFactory) -> None:
     store.put(NS, "long", {"v": 3}, ttl=10)
     clock.advance(61)
     assert store.get(NS, "short", refresh_ttl=False) is not None  # not swept yet
-    assert store.sweep_ttl() == 1
+    assert _sweep(store) == 1
     assert store.get(NS, "short") is None
     assert {r.key for r in store.search(NS)} == {"forever", "long"}
     clock.advance(600)
-    assert store.sweep_ttl() == 1
+    assert _sweep(store) == 1
     assert [r.key for r in store.search(NS)] == ["forever"]
     assert store.history(NS, "short")[-1].agent_id == "ttl-sweeper"
 
@@ -469,7 +476,7 @@ def test_reads_refresh_the_ttl(factory: StoreFactory) -> None:
     store.search(NS, filter={"v": 2})
     store.get(NS, "idle", refresh_ttl=False)
     clock.advance(20)
-    assert store.sweep_ttl() == 1
+    assert _sweep(store) == 1
     assert {r.key for r in store.search(NS)} == {"read", "searched"}
 
 
@@ -479,7 +486,7 @@ def test_refresh_on_read_false_is_the_default_override(factory: StoreFactory) ->
     clock.advance(50)
     store.get(NS, "k")
     clock.advance(20)
-    assert store.sweep_ttl() == 1
+    assert _sweep(store) == 1
 
 
 def test_omit_expired_hides_items_before_the_sweep(factory: StoreFactory) -> None:
@@ -506,10 +513,11 @@ def test_a_new_put_replaces_the_ttl(factory: StoreFactory) -> None:
     store.put(NS, "k", {"v": 1})
     store.put(NS, "k", {"v": 1}, ttl=None)  # same value, no expiry now
     clock.advance(120)
-    assert store.sweep_ttl() == 0
+    assert _sweep(store) == 0
 
 
-def test_ttl_sweeper_thread_starts_and_stops(factory: StoreFactory) -> None:
+def test_ttl_sweeper_thread_starts_and_stops() -> None:
+    factory = SYNCED["SyncedStore"]  # AsyncSyncedStore's sweeper: test_store_compat.py
     store, _ = _ttl_store(factory)
     future = store.start_ttl_sweeper(sweep_interval_minutes=60)
     assert not future.done()

@@ -7,7 +7,10 @@ InMemoryStore really does; the same assertions then hold for `SyncedStore` and
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import random
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +26,9 @@ from langgraph.store.base import (
     SearchOp,
 )
 from langgraph.store.memory import InMemoryStore
-from store_support import FACTORIES, Api, CharEmbeddings, StoreFactory
+from store_support import FACTORIES, SYNCED, Api, CharEmbeddings, FakeClock, StoreFactory
+
+from agentsync import AsyncSyncedStore, SyncedStore
 
 MODES = ("sync", "async")
 
@@ -643,3 +648,180 @@ def test_timestamps_are_recent_utc(api: Api) -> None:
     item = api.get(("ns",), "k")
     assert item.updated_at.utcoffset() == timedelta(0)
     assert abs(datetime.now(item.updated_at.tzinfo) - item.updated_at) < timedelta(hours=1)
+
+
+# -- LangGraph's SQL stores' index config and async TTL API (tests/compat runs their suites)
+
+
+@pytest.fixture(params=list(SYNCED))
+def synced(request: pytest.FixtureRequest) -> StoreFactory:
+    return SYNCED[request.param]
+
+
+def _embedded_texts(factory: StoreFactory, **index: Any) -> list[str]:
+    emb = CharEmbeddings()
+    store = factory(index={"dims": emb.dims, "embed": emb, **index})
+    store.put(("docs",), "d", {"title": "alpha", "body": "beta"})
+    return emb.documents
+
+
+def test_index_text_fields_is_sqlitestores_spelling_of_fields(synced: StoreFactory) -> None:
+    assert _embedded_texts(synced, text_fields=["title"]) == ["alpha"]
+    assert _embedded_texts(synced, fields=["title"]) == ["alpha"]
+    assert _embedded_texts(synced, text_fields="body") == ["beta"]  # SqliteStore takes a str
+    assert _embedded_texts(synced, fields=["title"], text_fields=["title"]) == ["alpha"]
+    assert _embedded_texts(synced) == ['{"body": "beta", "title": "alpha"}']
+
+
+def test_index_config_keeps_sqlite_and_postgres_spellings(synced: StoreFactory) -> None:
+    """What upstream's test_vector_store_initialization asserts before it reads SQL tables."""
+    emb = CharEmbeddings()
+    config = {"dims": emb.dims, "embed": emb, "text_fields": ["content", "title"]}
+    store = synced(index=config)
+    assert store.embeddings is emb
+    assert store.index_config["dims"] == emb.dims
+    assert store.index_config["text_fields"] == ["content", "title"]
+    plain = synced(index={"dims": emb.dims, "embed": emb, "text_fields": None})
+    assert plain.index_config.get("text_fields") is None
+    # a config read back from a store (with the tokenized paths stores add) opens another
+    assert synced(index=store.index_config).index_config["text_fields"] == ["content", "title"]
+
+
+@pytest.mark.parametrize(
+    ("index", "error", "message"),
+    [
+        ({"feilds": ["title"]}, ValueError, "unknown key.*'feilds'"),
+        ({"fields": ["a"], "text_fields": ["b"]}, ValueError, "fields.*text_fields.*disagree"),
+        ({"distance_type": "hamming"}, ValueError, "distance_type must be one of"),
+        ({"fields": 5}, TypeError, "fields must be a list"),
+        ({"text_fields": [1]}, TypeError, "text_fields must be a list"),
+        ({"ann_index_config": "hnsw"}, TypeError, "ann_index_config must be a dict"),
+    ],
+)
+def test_bad_index_config_is_refused_naming_the_key(
+    synced: StoreFactory, index: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    emb = CharEmbeddings()
+    with pytest.raises(error, match=message):
+        synced(index={"dims": emb.dims, "embed": emb, **index})
+
+
+def test_ann_index_config_is_accepted(synced: StoreFactory) -> None:
+    emb = CharEmbeddings()
+    ann = {"kind": "hnsw", "vector_type": "halfvec", "m": 16}
+    config = {"dims": emb.dims, "embed": emb, "fields": ["text"], "ann_index_config": ann}
+    store = synced(index=config)
+    store.put(("docs",), "d", {"text": "alpha"})
+    assert store.search(("docs",), query="alpha")[0].score == pytest.approx(1.0)
+
+
+def _dot(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("distance_type", ["cosine", "inner_product", "l2", None])
+def test_distance_type_scores_as_postgresstore(
+    synced: StoreFactory, mode: str, distance_type: str | None
+) -> None:
+    emb = CharEmbeddings()
+    config = {"dims": emb.dims, "embed": emb, "fields": ["text"], "distance_type": distance_type}
+    api = Api(synced(index=config), mode)
+    docs = {"near": "aab", "far": "zzzzzy", "mid": "abz"}
+    for key, text in docs.items():
+        api.put(("docs",), key, {"text": text})
+    query = emb._vector("aabb")
+    expected = {}
+    for key, text in docs.items():
+        vec = emb._vector(text)
+        if distance_type == "inner_product":
+            expected[key] = _dot(query, vec)
+        elif distance_type == "l2":
+            expected[key] = -(sum((a - b) ** 2 for a, b in zip(query, vec, strict=True)) ** 0.5)
+        else:  # cosine, the default
+            expected[key] = _dot(query, vec) / (_dot(query, query) * _dot(vec, vec)) ** 0.5
+    found = api.search(("docs",), query="aabb")
+    assert [r.key for r in found] == sorted(expected, key=lambda k: -expected[k])
+    for r in found:
+        assert r.score == pytest.approx(expected[r.key])
+
+
+def test_async_store_ttl_methods_are_coroutines() -> None:
+    """As on AsyncSqliteStore and AsyncPostgresStore: `await store.sweep_ttl()`."""
+    for name in ("sweep_ttl", "start_ttl_sweeper", "stop_ttl_sweeper"):
+        assert inspect.iscoroutinefunction(getattr(AsyncSyncedStore, name)), name
+        assert not inspect.iscoroutinefunction(getattr(SyncedStore, name)), name
+
+    async def main() -> None:
+        clock = FakeClock()
+        store = AsyncSyncedStore(ttl={"default_ttl": 1.0}, clock=clock)
+        await store.aput(("ns",), "k", {"v": 1})
+        clock.advance(61)
+        assert await store.sweep_ttl() == 1
+        assert await store.aget(("ns",), "k") is None
+
+    asyncio.run(main())
+
+
+def test_async_sweeper_task_sweeps_until_stopped() -> None:
+    async def main() -> None:
+        clock = FakeClock()
+        # 3 ms between sweeps in real time; the fake clock decides what has expired
+        store = AsyncSyncedStore(ttl={"default_ttl": 1.0, "sweep_interval_minutes": 5e-5},
+                                 clock=clock)  # fmt: skip
+        await store.aput(("ns",), "k", {"v": 1})
+        swept = asyncio.Event()
+        sweep = store.sweep_ttl
+
+        async def sweep_and_tell() -> int:
+            count = await sweep()
+            if count:
+                swept.set()
+            return count
+
+        store.sweep_ttl = sweep_and_tell  # type: ignore[method-assign]
+        task = await store.start_ttl_sweeper()
+        assert isinstance(task, asyncio.Task)
+        assert await store.start_ttl_sweeper() is task  # already running: the same task
+        clock.advance(61)
+        await asyncio.wait_for(swept.wait(), 10)
+        assert store.stats()["ttl_expired"] == 1
+        assert await store.stop_ttl_sweeper(timeout=5)
+        assert task.done() and not task.cancelled()
+        assert await store.stop_ttl_sweeper()  # stopping twice is fine
+        no_ttl = AsyncSyncedStore()
+        await asyncio.wait_for(await no_ttl.start_ttl_sweeper(), 5)
+
+    asyncio.run(main())
+
+
+def test_aclose_stops_the_sweeper_task() -> None:
+    async def main() -> None:
+        store = AsyncSyncedStore(ttl={"default_ttl": 1.0, "sweep_interval_minutes": 60})
+        task = await store.start_ttl_sweeper()
+        async with store:
+            pass
+        assert task.done()
+
+    asyncio.run(main())
+
+
+def test_sweeper_thread_sweeps_until_stopped() -> None:
+    clock = FakeClock()
+    store = SyncedStore(ttl={"default_ttl": 1.0, "sweep_interval_minutes": 5e-5}, clock=clock)
+    store.put(("ns",), "k", {"v": 1})
+    swept = threading.Event()
+    sweep = store.sweep_ttl
+
+    def sweep_and_tell() -> int:
+        count = sweep()
+        if count:
+            swept.set()
+        return count
+
+    store.sweep_ttl = sweep_and_tell  # type: ignore[method-assign]
+    future = store.start_ttl_sweeper()
+    clock.advance(61)
+    assert swept.wait(10)
+    assert store.stats()["ttl_expired"] == 1
+    assert store.stop_ttl_sweeper(timeout=5)
+    assert future.result(timeout=5) is None

@@ -113,7 +113,7 @@ def snapshot(store: Any, via: Via) -> dict[str, Any]:
     out: dict[str, Any] = {
         "keys": {ns: list(keys) for ns, keys in store._keys.items()},
         "expiry": dict(store._expiry),
-        "vectors": {k: dict(v) for k, v in store._vectors.items()},
+        "vectors": {k: dict(v) for k, v in (store._index._vectors if store._index else {}).items()},
         "stats": store.stats(),
         "escalations": store.escalations(),
         "attribution": store.attribution(),
