@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import enum
 import functools
@@ -32,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal, NamedTuple, Protocol, Self, TypeAlias, TypeVar
+from typing import Any, Final, Literal, NamedTuple, Self, TypeAlias, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -72,6 +73,7 @@ from ._context import (
 )
 from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
 from ._errors import AgentSyncError
+from ._persistence import NullLog, open_log
 from ._query import (
     IndexPaths,
     index_paths,
@@ -80,6 +82,7 @@ from ._query import (
     select_namespaces,
     texts_to_embed,
 )
+from ._store_durability import Durability
 from ._types import JSON, Escalation, Namespace, WriteRecord
 from ._values import check_size, copy_json, lone_surrogate_at
 
@@ -96,21 +99,9 @@ ResolverFunc: TypeAlias = Callable[[Escalation], "JSON | Awaitable[JSON]"]
 """Decides an escalated field's value; may be a coroutine function."""
 
 TTL_AGENT: Final = "ttl-sweeper"
-IMPORT_AGENT: Final = "import"
 _FIRED_MEMORY: Final = 16_384
 
 _Key: TypeAlias = tuple[Namespace, str]
-
-
-class _UpdateLog(Protocol):
-    """What `agentsync._persistence.open_log` returns (see that module)."""
-
-    def load(self) -> list[bytes]: ...
-    def append(self, blob: bytes, *, namespace: Namespace, key: str, agent: str) -> None: ...
-    def maybe_compact(self, snapshot: Callable[[], bytes]) -> object: ...
-    def fetch_new(self) -> list[bytes]: ...
-    def start_listener(self, wake: Callable[[], None]) -> None: ...
-    def close(self) -> None: ...
 
 
 # --------------------------------------------------------------------------------------
@@ -400,21 +391,17 @@ class _StoreBase(BaseStore):
         self._sweeper: threading.Thread | None = None
         self._sweeper_stop = threading.Event()
         # persistence
-        self._log: _UpdateLog | None = None
-        self._unlogged_since: bytes | None = None
         self._defer_persist = False  # inside a multi-put batch: one append at the end
-        self._woken = False
         self._closed = False
-        if path is not None or dsn is not None:
-            from ._persistence import open_log
-
-            self._log = updates = open_log(path=path, dsn=dsn)
+        durable = path is not None or dsn is not None
+        updates = open_log(path=path, dsn=dsn) if durable else NullLog()
+        self._durability = Durability(self._core, updates)
+        if durable:
             try:
                 with self._lock:
-                    for blob in updates.load():
-                        # our own history: its conflicts are not new, so nothing fires
-                        self._absorb(self._core.import_updates(blob), collect=False)
-                updates.start_listener(self._wake)
+                    # our own history: its conflicts are not new, so nothing fires
+                    self._durability.load(lambda result: self._absorb(result, collect=False))
+                updates.start_listener(self._durability.wake)
             except BaseException:
                 updates.close()
                 raise
@@ -542,7 +529,7 @@ class _StoreBase(BaseStore):
 
     async def _off_loop(self, apply: Callable[..., _Outcome], *args: Any) -> _Outcome:
         """`apply(*args)`; in a worker thread when it may block on a durable append."""
-        if self._log is not None:
+        if self._durability.blocking:
             return await anyio.to_thread.run_sync(apply, *args)
         return apply(*args)
 
@@ -651,6 +638,8 @@ class _StoreBase(BaseStore):
             core = self._core.stats()
             mine = dict(self._counts)
             live = len(self._tasks)
+            set_aside = len(self._durability.log.quarantined)
+            waiting = self._durability.waiting
         merges = core.get("mergeable_concurrent", 0.0)
         semantic = core.get("semantic_conflicts", 0.0)
         concurrent = merges + semantic
@@ -660,6 +649,8 @@ class _StoreBase(BaseStore):
         out["semantic_ratio"] = semantic / concurrent if concurrent else 0.0
         out["mergeable_ratio"] = merges / concurrent if concurrent else 0.0
         out["live_task_views"] = float(live)
+        out["updates_set_aside"] = float(set_aside)  # log rows that could not be imported
+        out["imports_waiting"] = float(waiting)  # imports whose dependencies are missing
         return out
 
     def version(self) -> bytes:
@@ -697,14 +688,15 @@ class _StoreBase(BaseStore):
         await self._asettle(escalations)
 
     def close(self) -> None:
-        """Stop the TTL sweeper and close the durable log. Idempotent."""
+        """Stop the TTL sweeper and close the durable log. Idempotent. PersistenceError
+        (the store is closed all the same) if writes whose append failed could still not
+        be written."""
         self.stop_ttl_sweeper()
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            if self._log is not None:
-                self._log.close()
+            self._durability.close()
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close)
@@ -890,7 +882,7 @@ class _StoreBase(BaseStore):
                 results[i] = self._search_locked(search, queries, writer, now)
             for i, listing in plan.lists:
                 results[i] = self._list_locked(listing, now)
-            if self._log is None or len(plan.puts) < 2:
+            if not self._durability.blocking or len(plan.puts) < 2:
                 for (namespace, key), put in plan.puts.items():
                     self._write_locked(namespace, key, put, writer, now, outcome)
             else:
@@ -912,7 +904,7 @@ class _StoreBase(BaseStore):
         what other replicas appended, sweep expired items when due; the time and writer."""
         if self._closed:
             raise AgentSyncError("store is closed")
-        if self._woken and self._log is not None:
+        if self._durability.woken:
             self._pull_into(outcome)
         now = self._clock()
         if self._expiry:  # (something can expire)
@@ -922,20 +914,23 @@ class _StoreBase(BaseStore):
     def _write_batch_locked(
         self, plan: _Plan, writer: _Writer, now: float, outcome: _Outcome
     ) -> None:
-        """Several puts in one batch: one durable append (one fsync) for all of them."""
-        before = self._core.version()
+        """Several puts in one batch: one durable append (one fsync) for all of them.
+
+        A put that raises midway leaves the ones before it applied: the bracket still
+        closes, so they are appended (or reported as not durable) like any write."""
+        before = self._durability.version()
+        namespace, key = next(iter(plan.puts))
         self._defer_persist = True
         try:
-            for (namespace, key), put in plan.puts.items():
-                self._write_locked(namespace, key, put, writer, now, outcome)
+            for (namespace_, key_), put in plan.puts.items():
+                self._write_locked(namespace_, key_, put, writer, now, outcome)
         except BaseException:
-            if self._unlogged_since is None:
-                self._unlogged_since = before  # the next append carries what was applied
-            raise
-        finally:
             self._defer_persist = False
-        namespace, key = next(iter(plan.puts))
-        self._persist(before, namespace, key, writer.agent)
+            with contextlib.suppress(Exception):  # the put's own error is the one to raise
+                self._durability.record(before, namespace, key, writer.agent)
+            raise
+        self._defer_persist = False
+        self._durability.record(before, namespace, key, writer.agent)
 
     def _get_fast(self, op: GetOp) -> Item | _Slow | None:
         """A batch of one GetOp without the general bookkeeping, when none is due."""
@@ -948,7 +943,7 @@ class _StoreBase(BaseStore):
         with self._lock:
             if self._closed:
                 raise AgentSyncError("store is closed")
-            if self._woken or self._tasks.pending or self.ttl_config is not None:
+            if self._durability.woken or self._tasks.pending or self.ttl_config is not None:
                 return _SLOW  # the general path pulls, purges and sweeps as needed
             writer = _NOBODY if task is None and frame is None else self._writer(task, frame)
             return self._get_locked(op, writer, 0.0)
@@ -1084,7 +1079,7 @@ class _StoreBase(BaseStore):
         now: float,
         outcome: _Outcome,
     ) -> None:
-        before = self._core.version() if self._log is not None and not self._defer_persist else None
+        before = None if self._defer_persist else self._durability.version()
         result: PutResult
         if op.value is None:
             self._keys.setdefault(namespace, {})  # as get: InMemoryStore makes the slot
@@ -1105,13 +1100,15 @@ class _StoreBase(BaseStore):
             self._counts["anonymous_writes"] += 1
         for turn in writer.ancestors:
             turn.own_ops.add(result.op_id)
-        self._persist(before, namespace, key, writer.agent)
         paths: IndexPaths | None = None
         if op.value is not None and op.index is not False and self.embeddings is not None:
             paths = self._index_paths if op.index is None else index_paths(op.index)
         self._key_changed((namespace, key), paths, outcome, exists=op.value is not None)
         if op.value is not None and (op.ttl is not None or self._expiry):
             self._set_ttl((namespace, key), op.ttl, now)
+        # visible to every read of this store before it is appended: an append that
+        # fails leaves the write applied, visible, and queued for the next append
+        self._durability.record(before, namespace, key, writer.agent)
         if result.new_escalations:
             self._collect(result.new_escalations, outcome)
 
@@ -1162,26 +1159,6 @@ class _StoreBase(BaseStore):
             self._counts["escalations"] += 1
             outcome.escalations.append(esc)
 
-    def _persist(self, before: bytes | None, namespace: Namespace, key: str, agent: str) -> None:
-        """Append what this write added to the durable log before the write returns.
-
-        If an append fails, the write stays applied in memory and the caller gets the
-        error; the next append starts from the last durable version, so it carries the
-        failed write too.
-        """
-        if self._log is None or before is None:
-            return
-        since = self._unlogged_since if self._unlogged_since is not None else before
-        try:
-            self._log.append(
-                self._core.export_updates(since), namespace=namespace, key=key, agent=agent
-            )
-        except BaseException:
-            self._unlogged_since = since
-            raise
-        self._unlogged_since = None
-        self._log.maybe_compact(self._core.export_snapshot)
-
     # == imports, pulls, sweeps, resolutions (all under the lock) =======================
 
     def _absorb(
@@ -1198,30 +1175,19 @@ class _StoreBase(BaseStore):
         return outcome
 
     def _import_locked(self, blob: bytes) -> tuple[list[_EmbedJob], list[Escalation]]:
+        outcome = _Outcome([])
         with self._lock:
-            before = self._core.version() if self._log is not None else None
-            result = self._core.import_updates(blob)
-            outcome = self._absorb(result)
-            if result.new_ops:
-                self._persist(before, (), "", IMPORT_AGENT)
+            self._durability.import_(blob, lambda result: self._absorb(result, outcome))
             return outcome.embed, outcome.escalations
-
-    def _wake(self) -> None:
-        # Called by the log's listener thread: flag only, the next store call pulls.
-        self._woken = True
 
     def _pull_into(self, outcome: _Outcome) -> None:
         """Import what other replicas appended to the shared log (under the lock)."""
-        assert self._log is not None
-        self._woken = False
-        for blob in self._log.fetch_new():
-            self._absorb(self._core.import_updates(blob), outcome)
+        self._durability.pull(lambda result: self._absorb(result, outcome))
 
     def _pull_locked(self) -> tuple[list[_EmbedJob], list[Escalation]]:
         outcome = _Outcome([])
         with self._lock:
-            if self._log is not None:
-                self._pull_into(outcome)
+            self._pull_into(outcome)
         return outcome.embed, outcome.escalations
 
     def _maybe_sweep(self, now: float, outcome: _Outcome) -> None:
@@ -1245,13 +1211,13 @@ class _StoreBase(BaseStore):
         expired = sorted(k for k, (deadline, _) in self._expiry.items() if deadline <= now)
         count = 0
         for namespace, key in expired:
-            before = self._core.version() if self._log is not None else None
+            before = self._durability.version()
             result = self._core.delete(namespace, key, agent=TTL_AGENT, turn=None, now=now)
             self._expiry.pop((namespace, key), None)
+            self._key_changed((namespace, key), None, outcome)
             if result.op_id is not None:
                 count += 1
-                self._persist(before, namespace, key, TTL_AGENT)
-            self._key_changed((namespace, key), None, outcome)
+                self._durability.record(before, namespace, key, TTL_AGENT)
             self._collect(result.new_escalations, outcome)
         self._counts["ttl_expired"] += count
         return outcome.embed, outcome.escalations, count
@@ -1268,13 +1234,13 @@ class _StoreBase(BaseStore):
             path=tuple(escalation.path),
         )
         with self._lock:
-            before = self._core.version() if self._log is not None else None
+            before = self._durability.version()
             result = self._core.resolve(escalation, value, agent=agent, now=self._clock())
             if result.op_id is not None:
-                self._persist(before, escalation.namespace, escalation.key, agent)
                 self._key_changed(
                     (escalation.namespace, escalation.key), self._index_paths or None, outcome
                 )
+                self._durability.record(before, escalation.namespace, escalation.key, agent)
             self._collect(result.new_escalations, outcome)
         return outcome.embed, outcome.escalations
 
