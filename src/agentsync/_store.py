@@ -44,6 +44,7 @@ from langgraph.store.base import (
     BaseStore,
     GetOp,
     IndexConfig,
+    InvalidNamespaceError,
     Item,
     ListNamespacesOp,
     NotProvided,
@@ -203,6 +204,16 @@ def _check_put(op: PutOp) -> None:
     applied). Its namespace is checked by the caller."""
     if not isinstance(op.key, str):
         raise TypeError(f"key must be str, got {type(op.key).__name__} {op.key!r}")
+    # a lone surrogate cannot be stored (it is not UTF-8): refused here, by name
+    at = lone_surrogate_at(op.key)
+    if at is not None:
+        raise ValueError(f"key {op.key!r} is not valid Unicode (lone surrogate at {at})")
+    for label in op.namespace:
+        at = lone_surrogate_at(label) if type(label) is str else None
+        if at is not None:
+            raise InvalidNamespaceError(
+                f"Namespace label {label!r} is not valid Unicode (lone surrogate at {at})"
+            )
     value = op.value
     # `type(...) is dict` first: the ABC check is slow and a dict is the common case
     if value is not None and type(value) is not dict and not isinstance(value, Mapping):
@@ -989,7 +1000,10 @@ class _StoreBase(BaseStore):
     def _read(self, key: _Key) -> _Cached | None:
         cached = self._cache.get(key)
         if cached is None:
-            stored = self._core.get(key[0], key[1])
+            try:
+                stored = self._core.get(key[0], key[1])
+            except UnicodeEncodeError:  # a lone surrogate: no such key can be stored
+                return None
             if stored is None:
                 return None
             cached = _Cached(stored.value, _ts(stored.created_at), _ts(stored.updated_at))
