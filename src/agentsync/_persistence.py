@@ -710,10 +710,11 @@ class _Listener:
         backoff: tuple[float, ...],
     ) -> None:
         self.resources = resources
-        method_ref = weakref.WeakMethod(wake) if hasattr(wake, "__self__") else None
-        self._wake_ref: Callable[[], Callable[[], None] | None] = (
-            method_ref if method_ref is not None else (lambda: wake)
-        )
+        self._wake_ref: Callable[[], Callable[[], None] | None]
+        try:
+            self._wake_ref = weakref.WeakMethod(wake)
+        except TypeError:  # not a bound method of a Python object: held as given
+            self._wake_ref = lambda: wake
         self.dsn = dsn
         self.replica = replica
         self.connect_timeout = connect_timeout
