@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import random
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import loro
 import psycopg
 import pytest
+from crash_support import acknowledged_before_sigkill
 from langgraph.store.base import InvalidNamespaceError
 from persistence_support import loaded, pulled
 
@@ -280,6 +282,32 @@ def test_an_import_waiting_for_its_dependency_survives_a_restart(tmp_path: Path)
         assert got is not None and got.value == {"v": 2}
         assert store.stats()["imports_waiting"] == 0
     with SyncedStore(path=path) as store:
+        assert keys(store) == {"k1", "k2"}
+
+
+WAITING_IMPORT_CHILD = """
+import sys, threading
+import structlog
+from agentsync import SyncedStore
+
+structlog.configure(logger_factory=structlog.ReturnLoggerFactory())  # stdout is for acks
+store = SyncedStore(path=sys.argv[1])
+store.import_updates(bytes.fromhex(sys.argv[2]))
+print("imported", flush=True)  # acknowledged: import_updates returned
+threading.Event().wait()  # until SIGKILL
+"""
+
+
+def test_an_acknowledged_waiting_import_survives_sigkill(tmp_path: Path) -> None:
+    blob1, blob2 = two_dependent_blobs()
+    path = str(tmp_path / "state.db")
+    acks = acknowledged_before_sigkill(
+        WAITING_IMPORT_CHILD, [path, blob2.hex()], random.Random(16), most=1
+    )
+    assert acks == ["imported"]
+    with SyncedStore(path=path) as store:
+        assert store.stats()["imports_waiting"] == 1
+        store.import_updates(blob1)
         assert keys(store) == {"k1", "k2"}
 
 
