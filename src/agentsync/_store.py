@@ -73,7 +73,7 @@ from ._context import (
     push_frame,
 )
 from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
-from ._errors import AgentSyncError
+from ._errors import AgentSyncError, PersistenceError
 from ._persistence import NullLog, open_log
 from ._query import (
     IndexPaths,
@@ -132,12 +132,15 @@ class _Outcome:
     conflicts (embedded and settled after the lock). One per call: a plain class builds
     in half the time of a dataclass with default factories."""
 
-    __slots__ = ("embed", "escalations", "results")
+    __slots__ = ("embed", "escalations", "not_durable", "results")
 
     def __init__(self, results: list[Result]) -> None:
         self.results = results
         self.embed: list[_EmbedJob] = []
         self.escalations: list[Escalation] = []
+        # a write applied but not appended: raised once it is embedded and settled, so
+        # that it is visible to every read (semantic search too) and its conflicts fire
+        self.not_durable: PersistenceError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,6 +532,8 @@ class _StoreBase(BaseStore):
             self._embed_written(outcome.embed)
         if outcome.escalations:
             self._settle(outcome.escalations)
+        if outcome.not_durable is not None:
+            raise outcome.not_durable
         return outcome.results
 
     async def _afinish(self, outcome: _Outcome) -> list[Result]:
@@ -536,6 +541,8 @@ class _StoreBase(BaseStore):
             await self._aembed_written(outcome.embed)
         if outcome.escalations:
             await self._asettle(outcome.escalations)
+        if outcome.not_durable is not None:
+            raise outcome.not_durable
         return outcome.results
 
     async def _off_loop(self, apply: Callable[..., _Outcome], *args: Any) -> _Outcome:
@@ -941,7 +948,10 @@ class _StoreBase(BaseStore):
                 self._durability.record(before, namespace, key, writer.agent)
             raise
         self._defer_persist = False
-        self._durability.record(before, namespace, key, writer.agent)
+        try:
+            self._durability.record(before, namespace, key, writer.agent)
+        except PersistenceError as exc:
+            outcome.not_durable = exc  # see _Outcome
 
     def _get_fast(self, op: GetOp) -> Item | _Slow | None:
         """A batch of one GetOp without the general bookkeeping, when none is due."""
@@ -1122,7 +1132,10 @@ class _StoreBase(BaseStore):
             self._set_ttl((namespace, key), op.ttl, now)
         # visible to every read of this store before it is appended: an append that
         # fails leaves the write applied, visible, and queued for the next append
-        self._durability.record(before, namespace, key, writer.agent)
+        try:
+            self._durability.record(before, namespace, key, writer.agent)
+        except PersistenceError as exc:
+            outcome.not_durable = exc  # see _Outcome
         if result.new_escalations:
             self._collect(result.new_escalations, outcome)
 

@@ -24,6 +24,7 @@ import pytest
 from crash_support import acknowledged_before_sigkill
 from langgraph.store.base import InvalidNamespaceError
 from persistence_support import loaded, pulled
+from store_support import CharEmbeddings
 
 from agentsync import SyncedStore, _persistence
 from agentsync._errors import AgentSyncError, CorruptUpdateError, PersistenceError
@@ -227,6 +228,19 @@ def test_a_put_that_fails_on_a_full_disk_is_visible_and_says_so(
         got = reopened.get(NS, "a")
         assert got is not None and got.value == big
         assert {i.key for i in reopened.search(("other",))} == {"b"}
+
+
+def test_a_put_that_fails_is_embedded_for_semantic_search_too(
+    tmp_path: Path, stores: list[SyncedStore]
+) -> None:
+    index = {"embed": CharEmbeddings(), "dims": 48, "fields": ["text"]}
+    store = SyncedStore(path=str(tmp_path / "state.db"), index=index)  # type: ignore[arg-type]
+    stores.append(store)
+    fill_disk(store)
+    with pytest.raises(PersistenceError, match="not durable"):
+        store.put(NS, "doc", {"text": "zebra " * 4000})
+    found = store.search(NS, query="zebra")
+    assert [(item.key, item.score is not None) for item in found] == [("doc", True)]
 
 
 @pytest.mark.postgres
