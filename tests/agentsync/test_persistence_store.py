@@ -186,6 +186,26 @@ def test_a_forged_record_in_postgres_blocks_nothing(
     assert keys(c) == {"before", "after"}
 
 
+@pytest.mark.xfail(
+    strict=True, reason="core: issue 15 item 9 (a malformed directory entry raises TypeError)"
+)
+def test_a_forged_record_in_sqlite_lets_the_store_open(
+    tmp_path: Path, stores: list[SyncedStore]
+) -> None:
+    path = tmp_path / "state.db"
+    peer = SyncedStore()
+    peer.put(("other",), "k", {"v": 0})
+    with SyncedStore(path=str(path)) as store:
+        store.put(NS, "before", {"v": 1})
+        store.import_updates(peer.export_updates())  # row 2, replaced below
+    forged = forged_update(peer.export_updates())
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE agentsync_updates SET update_blob = ? WHERE seq = 2", (forged,))
+    reopened = SyncedStore(path=str(path))
+    stores.append(reopened)
+    assert keys(reopened) == {"before"}
+
+
 # -- item 3: a failed put -------------------------------------------------------------
 
 
