@@ -132,7 +132,8 @@ def reopen_seconds(path: Path, original: Core, repeats: int) -> tuple[float, flo
     for _ in range(repeats):
         start = time.perf_counter()
         with SqliteLog(path) as log:
-            loaded = log.load()
+            loaded: list[bytes] = []
+            log.load(loaded.append)
         loaded_at = time.perf_counter()
         core = Core()
         for blob in loaded:

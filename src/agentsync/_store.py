@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import enum
 import inspect
@@ -31,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal, NamedTuple, Protocol, Self, TypeAlias, TypeVar
+from typing import Any, Final, Literal, NamedTuple, Self, TypeAlias, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -41,6 +42,7 @@ from langgraph.store.base import (
     BaseStore,
     GetOp,
     IndexConfig,
+    InvalidNamespaceError,
     Item,
     ListNamespacesOp,
     NotProvided,
@@ -64,13 +66,15 @@ from ._context import (
     push_frame,
 )
 from ._core import ConflictValue, Core, ImportResult, PutResult, Schema, Turn
-from ._errors import AgentSyncError, StaleEscalationError
+from ._errors import AgentSyncError, PersistenceError, StaleEscalationError
 from ._logging import get_logger
+from ._persistence import NullLog, open_log
 from ._query import (
     IndexPaths,
     matches_filter,
     select_namespaces,
 )
+from ._store_durability import Durability
 from ._store_index import EmbedJob as _EmbedJob
 from ._store_index import KeyOrder, SemanticIndex
 from ._store_ttl import (
@@ -103,21 +107,9 @@ ResolverFunc: TypeAlias = Callable[[Escalation], "JSON | Awaitable[JSON]"]
 """Decides an escalated field's value; may be a coroutine function."""
 
 TTL_AGENT: Final = "ttl-sweeper"
-IMPORT_AGENT: Final = "import"
 _FIRED_MEMORY: Final = 16_384
 
 _Key: TypeAlias = tuple[Namespace, str]
-
-
-class _UpdateLog(Protocol):
-    """What `agentsync._persistence.open_log` returns (see that module)."""
-
-    def load(self) -> list[bytes]: ...
-    def append(self, blob: bytes, *, namespace: Namespace, key: str, agent: str) -> None: ...
-    def maybe_compact(self, snapshot: Callable[[], bytes]) -> object: ...
-    def fetch_new(self) -> list[bytes]: ...
-    def start_listener(self, wake: Callable[[], None]) -> None: ...
-    def close(self) -> None: ...
 
 
 # --------------------------------------------------------------------------------------
@@ -140,12 +132,15 @@ class _Outcome:
     conflicts (embedded and settled after the lock). One per call: a plain class builds
     in half the time of a dataclass with default factories."""
 
-    __slots__ = ("embed", "escalations", "results")
+    __slots__ = ("embed", "escalations", "not_durable", "results")
 
     def __init__(self, results: list[Result]) -> None:
         self.results = results
         self.embed: list[_EmbedJob] = []
         self.escalations: list[Escalation] = []
+        # a write applied but not appended: raised once it is embedded and settled, so
+        # that it is visible to every read (semantic search too) and its conflicts fire
+        self.not_durable: PersistenceError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +207,16 @@ def _check_put(op: PutOp) -> None:
     applied). Its namespace is checked by the caller."""
     if not isinstance(op.key, str):
         raise TypeError(f"key must be str, got {type(op.key).__name__} {op.key!r}")
+    # a lone surrogate cannot be stored (it is not UTF-8): refused here, by name
+    at = lone_surrogate_at(op.key)
+    if at is not None:
+        raise ValueError(f"key {op.key!r} is not valid Unicode (lone surrogate at {at})")
+    for label in op.namespace:
+        at = lone_surrogate_at(label) if type(label) is str else None
+        if at is not None:
+            raise InvalidNamespaceError(
+                f"Namespace label {label!r} is not valid Unicode (lone surrogate at {at})"
+            )
     value = op.value
     # `type(...) is dict` first: the ABC check is slow and a dict is the common case
     if value is not None and type(value) is not dict and not isinstance(value, Mapping):
@@ -367,24 +372,24 @@ class _StoreBase(BaseStore):
         self.ttl_config = ttl
         self._sweeper: ThreadSweeper | TaskSweeper = self._new_sweeper()
         # persistence
-        self._log: _UpdateLog | None = None
-        self._unlogged_since: bytes | None = None
         self._defer_persist = False  # inside a multi-put batch: one append at the end
-        self._woken = False
         self._closed = False
-        if path is not None or dsn is not None:
-            from ._persistence import open_log
-
-            self._log = updates = open_log(path=path, dsn=dsn)
+        durable = path is not None or dsn is not None
+        updates = open_log(path=path, dsn=dsn) if durable else NullLog()
+        self._durability = Durability(self._core, updates)
+        if durable:
             try:
                 with self._lock:
-                    results = []
-                    for blob in updates.load():
+                    results: list[ImportResult] = []
+
+                    def absorb(result: ImportResult) -> None:
                         # our own history: its conflicts are not new, so nothing fires
-                        results.append(self._core.import_updates(blob))
-                        self._absorb(results[-1], collect=False)
+                        results.append(result)
+                        self._absorb(result, collect=False)
+
+                    self._durability.load(absorb)
                     _log_imported("open", results)
-                updates.start_listener(self._wake)
+                updates.start_listener(self._durability.wake)
             except BaseException:
                 updates.close()
                 raise
@@ -501,6 +506,8 @@ class _StoreBase(BaseStore):
             self._embed_written(outcome.embed)
         if outcome.escalations:
             self._settle(outcome.escalations)
+        if outcome.not_durable is not None:
+            raise outcome.not_durable
         return outcome.results
 
     async def _afinish(self, outcome: _Outcome) -> list[Result]:
@@ -508,11 +515,13 @@ class _StoreBase(BaseStore):
             await self._aembed_written(outcome.embed)
         if outcome.escalations:
             await self._asettle(outcome.escalations)
+        if outcome.not_durable is not None:
+            raise outcome.not_durable
         return outcome.results
 
     async def _off_loop(self, apply: Callable[..., T], *args: Any) -> T:
         """`apply(*args)`; in a worker thread when it may block on a durable append."""
-        if self._log is not None:
+        if self._durability.blocking:
             return await anyio.to_thread.run_sync(apply, *args)
         return apply(*args)
 
@@ -616,6 +625,8 @@ class _StoreBase(BaseStore):
             core = self._core.stats()
             mine = dict(self._counts)
             live = len(self._tasks)
+            set_aside = len(self._durability.log.quarantined)
+            waiting = self._durability.waiting
         merges = core.get("mergeable_concurrent", 0.0)
         semantic = core.get("semantic_conflicts", 0.0)
         concurrent = merges + semantic
@@ -625,6 +636,8 @@ class _StoreBase(BaseStore):
         out["semantic_ratio"] = semantic / concurrent if concurrent else 0.0
         out["mergeable_ratio"] = merges / concurrent if concurrent else 0.0
         out["live_task_views"] = float(live)
+        out["updates_set_aside"] = float(set_aside)  # log rows that could not be imported
+        out["imports_waiting"] = float(waiting)  # imports whose dependencies are missing
         return out
 
     def version(self) -> bytes:
@@ -662,14 +675,15 @@ class _StoreBase(BaseStore):
         await self._asettle(escalations)
 
     def close(self) -> None:
-        """Stop the TTL sweeper and close the durable log. Idempotent."""
+        """Stop the TTL sweeper and close the durable log. Idempotent. PersistenceError
+        (the store is closed all the same) if writes whose append failed could still not
+        be written."""
         self._sweeper.halt()
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            if self._log is not None:
-                self._log.close()
+            self._durability.close()
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close)
@@ -787,7 +801,7 @@ class _StoreBase(BaseStore):
                 results[i] = self._search_locked(search, queries, writer, now)
             for i, listing in plan.lists:
                 results[i] = self._list_locked(listing, now)
-            if self._log is None or len(plan.puts) < 2:
+            if not self._durability.blocking or len(plan.puts) < 2:
                 for (namespace, key), put in plan.puts.items():
                     self._write_locked(namespace, key, put, writer, now, outcome)
             else:
@@ -809,7 +823,7 @@ class _StoreBase(BaseStore):
         what other replicas appended, sweep expired items when due; the time and writer."""
         if self._closed:
             raise AgentSyncError("store is closed")
-        if self._woken and self._log is not None:
+        if self._durability.woken:
             self._pull_into(outcome)
         now = self._clock()
         if self._expiry:  # (something can expire)
@@ -819,20 +833,26 @@ class _StoreBase(BaseStore):
     def _write_batch_locked(
         self, plan: _Plan, writer: _Writer, now: float, outcome: _Outcome
     ) -> None:
-        """Several puts in one batch: one durable append (one fsync) for all of them."""
-        before = self._core.version()
+        """Several puts in one batch: one durable append (one fsync) for all of them.
+
+        A put that raises midway leaves the ones before it applied: the bracket still
+        closes, so they are appended (or reported as not durable) like any write."""
+        before = self._durability.version()
+        namespace, key = next(iter(plan.puts))
         self._defer_persist = True
         try:
-            for (namespace, key), put in plan.puts.items():
-                self._write_locked(namespace, key, put, writer, now, outcome)
+            for (namespace_, key_), put in plan.puts.items():
+                self._write_locked(namespace_, key_, put, writer, now, outcome)
         except BaseException:
-            if self._unlogged_since is None:
-                self._unlogged_since = before  # the next append carries what was applied
-            raise
-        finally:
             self._defer_persist = False
-        namespace, key = next(iter(plan.puts))
-        self._persist(before, namespace, key, writer.agent)
+            with contextlib.suppress(Exception):  # the put's own error is the one to raise
+                self._durability.record(before, namespace, key, writer.agent)
+            raise
+        self._defer_persist = False
+        try:
+            self._durability.record(before, namespace, key, writer.agent)
+        except PersistenceError as exc:
+            outcome.not_durable = exc  # see _Outcome
 
     def _get_fast(self, op: GetOp) -> Item | _Slow | None:
         """A batch of one GetOp without the general bookkeeping, when none is due."""
@@ -845,7 +865,7 @@ class _StoreBase(BaseStore):
         with self._lock:
             if self._closed:
                 raise AgentSyncError("store is closed")
-            if self._woken or self._tasks.pending or self.ttl_config is not None:
+            if self._durability.woken or self._tasks.pending or self.ttl_config is not None:
                 return _SLOW  # the general path pulls, purges and sweeps as needed
             writer = _NOBODY if task is None and frame is None else self._writer(task, frame)
             return self._get_locked(op, writer, 0.0)
@@ -879,7 +899,10 @@ class _StoreBase(BaseStore):
     def _read(self, key: _Key) -> _Cached | None:
         cached = self._cache.get(key)
         if cached is None:
-            stored = self._core.get(key[0], key[1])
+            try:
+                stored = self._core.get(key[0], key[1])
+            except UnicodeEncodeError:  # a lone surrogate: no such key can be stored
+                return None
             if stored is None:
                 return None
             cached = _Cached(stored.value, _ts(stored.created_at), _ts(stored.updated_at))
@@ -964,7 +987,7 @@ class _StoreBase(BaseStore):
         now: float,
         outcome: _Outcome,
     ) -> None:
-        before = self._core.version() if self._log is not None and not self._defer_persist else None
+        before = None if self._defer_persist else self._durability.version()
         result: PutResult
         if op.value is None:
             self._keys.setdefault(namespace, {})  # as get: InMemoryStore makes the slot
@@ -985,13 +1008,18 @@ class _StoreBase(BaseStore):
             self._counts["anonymous_writes"] += 1
         for turn in writer.ancestors:
             turn.own_ops.add(result.op_id)
-        self._persist(before, namespace, key, writer.agent)
         paths: IndexPaths | None = None
         if op.value is not None and self._index is not None:
             paths = self._index.paths_for(op.index)
         self._key_changed((namespace, key), paths, outcome, exists=op.value is not None)
         if op.value is not None and (op.ttl is not None or self._expiry):
             self._expiry.set_ttl((namespace, key), op.ttl, now)
+        # visible to every read of this store before it is appended: an append that
+        # fails leaves the write applied, visible, and queued for the next append
+        try:
+            self._durability.record(before, namespace, key, writer.agent)
+        except PersistenceError as exc:
+            outcome.not_durable = exc  # see _Outcome
         if result.new_escalations:
             self._collect(result.new_escalations, outcome)
 
@@ -1026,26 +1054,6 @@ class _StoreBase(BaseStore):
             self._counts["escalations"] += 1
             outcome.escalations.append(esc)
 
-    def _persist(self, before: bytes | None, namespace: Namespace, key: str, agent: str) -> None:
-        """Append what this write added to the durable log before the write returns.
-
-        If an append fails, the write stays applied in memory and the caller gets the
-        error; the next append starts from the last durable version, so it carries the
-        failed write too.
-        """
-        if self._log is None or before is None:
-            return
-        since = self._unlogged_since if self._unlogged_since is not None else before
-        try:
-            self._log.append(
-                self._core.export_updates(since), namespace=namespace, key=key, agent=agent
-            )
-        except BaseException:
-            self._unlogged_since = since
-            raise
-        self._unlogged_since = None
-        self._log.maybe_compact(self._core.export_snapshot)
-
     # == imports, pulls, sweeps, resolutions (all under the lock) =======================
 
     def _absorb(
@@ -1062,34 +1070,33 @@ class _StoreBase(BaseStore):
         return outcome
 
     def _import_locked(self, blob: bytes) -> tuple[list[_EmbedJob], list[Escalation]]:
+        outcome = _Outcome([])
         with self._lock:
-            before = self._core.version() if self._log is not None else None
-            result = self._core.import_updates(blob)
-            outcome = self._absorb(result)
-            _log_imported("import", [result])
-            if result.new_ops:
-                self._persist(before, (), "", IMPORT_AGENT)
-            return outcome.embed, outcome.escalations
+            results: list[ImportResult] = []
 
-    def _wake(self) -> None:
-        # Called by the log's listener thread: flag only, the next store call pulls.
-        self._woken = True
+            def absorb(result: ImportResult) -> None:
+                results.append(result)
+                self._absorb(result, outcome)
+
+            self._durability.import_(blob, absorb)
+            _log_imported("import", results)
+            return outcome.embed, outcome.escalations
 
     def _pull_into(self, outcome: _Outcome) -> None:
         """Import what other replicas appended to the shared log (under the lock)."""
-        assert self._log is not None
-        self._woken = False
-        results = []
-        for blob in self._log.fetch_new():
-            results.append(self._core.import_updates(blob))
-            self._absorb(results[-1], outcome)
+        results: list[ImportResult] = []
+
+        def absorb(result: ImportResult) -> None:
+            results.append(result)
+            self._absorb(result, outcome)
+
+        self._durability.pull(absorb)
         _log_imported("sync", results)
 
     def _pull_locked(self) -> tuple[list[_EmbedJob], list[Escalation]]:
         outcome = _Outcome([])
         with self._lock:
-            if self._log is not None:
-                self._pull_into(outcome)
+            self._pull_into(outcome)
         return outcome.embed, outcome.escalations
 
     def _maybe_sweep(self, now: float, outcome: _Outcome) -> None:
@@ -1108,12 +1115,12 @@ class _StoreBase(BaseStore):
         outcome = _Outcome([])
         count = 0
         for namespace, key in self._expiry.take_expired(now):
-            before = self._core.version() if self._log is not None else None
+            before = self._durability.version()
             result = self._core.delete(namespace, key, agent=TTL_AGENT, turn=None, now=now)
+            self._key_changed((namespace, key), None, outcome)
             if result.op_id is not None:
                 count += 1
-                self._persist(before, namespace, key, TTL_AGENT)
-            self._key_changed((namespace, key), None, outcome)
+                self._durability.record(before, namespace, key, TTL_AGENT)
             self._collect(result.new_escalations, outcome)
         self._counts["ttl_expired"] += count
         return outcome.embed, outcome.escalations, count
@@ -1131,13 +1138,13 @@ class _StoreBase(BaseStore):
         )
         with self._lock:
             self._check_current(escalation)
-            before = self._core.version() if self._log is not None else None
+            before = self._durability.version()
             result = self._core.resolve(escalation, value, agent=agent, now=self._clock())
             if result.op_id is not None:
-                self._persist(before, escalation.namespace, escalation.key, agent)
                 self._key_changed(
                     (escalation.namespace, escalation.key), self._index_paths or None, outcome
                 )
+                self._durability.record(before, escalation.namespace, escalation.key, agent)
             self._collect(result.new_escalations, outcome)
         return outcome.embed, outcome.escalations
 

@@ -12,6 +12,7 @@ from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
 from agentsync._store import AsyncSyncedStore, SyncedStore
+from agentsync._store_durability import Durability
 
 StoreFactory = Callable[..., BaseStore]
 
@@ -124,21 +125,33 @@ class MemoryLog:
 
     def __init__(self) -> None:
         self.blobs: list[bytes] = []
+        self.quarantined: dict[int, str] = {}
 
-    def load(self) -> list[bytes]:
-        return []
+    def load(self, apply: Any) -> int:
+        return 0
 
     def append(self, blob: bytes, *, namespace: Any, key: str, agent: str) -> None:
         self.blobs.append(blob)
 
+    def append_many(self, entries: Any) -> None:
+        for entry in entries:
+            self.append(entry.blob, namespace=entry.namespace, key=entry.key, agent=entry.agent)
+
     def maybe_compact(self, snapshot: Any) -> bool:
         return False
 
-    def fetch_new(self) -> list[bytes]:
-        return []
+    def pull(self, apply: Any) -> int:
+        return 0
+
+    def queued(self) -> int:
+        return 0
 
     def start_listener(self, wake: Any) -> None:
         return None
 
     def close(self) -> None:
         return None
+
+    def install(self, store: Any) -> None:
+        """Make this the store's durable log (in place of its NullLog)."""
+        store._durability = Durability(store._core, self)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from crash_support import acknowledged_before_sigkill
+from persistence_support import loaded, pulled
 
 from agentsync._errors import PersistenceError
 from agentsync._persistence import LogEntry, NullLog, SqliteLog, UpdateLog, open_log
@@ -56,7 +57,7 @@ def test_appends_come_back_in_order_after_reopen(tmp_path: Path) -> None:
         for ident in (3, 1, 2):
             append(log, ident)
     with open_log(path=path) as log:
-        assert log.load() == [update(3), update(1), update(2)]
+        assert loaded(log) == [update(3), update(1), update(2)]
 
 
 def test_append_many_commits_the_whole_batch(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_append_many_commits_the_whole_batch(tmp_path: Path) -> None:
         log.append_many([entry(i) for i in range(50)])
         log.append_many([])
     with SqliteLog(path) as log:
-        assert log.load() == [update(i) for i in range(50)]
+        assert loaded(log) == [update(i) for i in range(50)]
 
 
 def test_bad_entry_in_a_batch_appends_nothing(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_bad_entry_in_a_batch_appends_nothing(tmp_path: Path) -> None:
             log.append_many(batch)
         with pytest.raises(TypeError, match="namespace must be a tuple of str"):
             log.append(update(2), namespace=["ns"], key="k", agent="a")  # type: ignore[arg-type]
-        assert log.load() == []
+        assert loaded(log) == []
 
 
 def test_compaction_keeps_one_snapshot_plus_the_tail(tmp_path: Path) -> None:
@@ -87,7 +88,7 @@ def test_compaction_keeps_one_snapshot_plus_the_tail(tmp_path: Path) -> None:
             append(log, ident)
             log.maybe_compact(lambda: snapshot_of(state))
     with SqliteLog(path, compact_every=10) as log:
-        blobs = log.load()
+        blobs = loaded(log)
     assert blobs[0] == snapshot_of(set(range(20)))
     assert blobs[1:] == [update(i) for i in range(20, 25)]
 
@@ -100,7 +101,7 @@ def test_maybe_compact_waits_for_enough_appends(tmp_path: Path) -> None:
         append(log, 3)
         assert log.maybe_compact(lambda: snapshot_of({1, 2, 3}))
         assert not log.maybe_compact(lambda: snapshot_of({1, 2, 3}))
-        assert log.load() == [snapshot_of({1, 2, 3})]
+        assert loaded(log) == [snapshot_of({1, 2, 3})]
 
 
 def test_reopened_log_counts_appends_made_before_it_closed(tmp_path: Path) -> None:
@@ -126,7 +127,7 @@ def test_rows_appended_while_the_snapshot_is_taken_stay_in_the_log(tmp_path: Pat
 
         assert log.maybe_compact(snapshot_racing_a_writer)
     with SqliteLog(path) as log:
-        assert log.load() == [snapshot_of({1, 2}), update(3)]
+        assert loaded(log) == [snapshot_of({1, 2}), update(3)]
 
 
 def test_appends_after_a_compaction_that_emptied_the_log_survive_reopen(
@@ -141,7 +142,7 @@ def test_appends_after_a_compaction_that_emptied_the_log_survive_reopen(
         assert log.maybe_compact(lambda: snapshot_of({1, 2}))
         append(log, 3)
     with SqliteLog(path) as log:
-        assert rebuild(log.load()) == {1, 2, 3}
+        assert rebuild(loaded(log)) == {1, 2, 3}
 
 
 def test_failing_snapshot_leaves_the_log_untouched(tmp_path: Path) -> None:
@@ -154,7 +155,7 @@ def test_failing_snapshot_leaves_the_log_untouched(tmp_path: Path) -> None:
 
         with pytest.raises(RuntimeError, match="export failed"):
             log.maybe_compact(broken)
-        assert log.load() == [update(1), update(2)]
+        assert loaded(log) == [update(1), update(2)]
         assert log.maybe_compact(lambda: snapshot_of({1, 2}))
 
 
@@ -171,7 +172,7 @@ def test_reopening_100k_writes_reads_a_snapshot_and_a_short_tail(tmp_path: Path)
             state.add(ident)
             append(log, ident)
     with SqliteLog(path) as log:
-        blobs = log.load()
+        blobs = loaded(log)
         assert log.integrity_check() == "ok"
     assert len(blobs) == 1 + 10
     assert rebuild(blobs) == set(range(100_010))
@@ -189,9 +190,12 @@ CHILD = textwrap.dedent(
     rng = random.Random(seed)
     log = SqliteLog(path, compact_every=25)
     state = set()
-    for blob in log.load():
+
+    def apply(blob):
         body = blob[1:]
         state.update(int.from_bytes(body[i:i + 8], "big") for i in range(0, len(body), 8))
+
+    log.load(apply)
 
     def update(i):
         return b"u" + i.to_bytes(8, "big")
@@ -225,7 +229,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_append(tmp_path: Path) -
         acknowledged.update(int(line) for line in lines)
         with SqliteLog(path) as log:
             assert log.integrity_check() == "ok"
-            reopened = rebuild(log.load())
+            reopened = rebuild(loaded(log))
         assert acknowledged <= reopened, f"lost: {sorted(acknowledged - reopened)[:10]}"
         # Commits are atomic and sequential, so what survived is a gapless prefix of
         # every id ever written: nothing torn, nothing reordered, no phantoms.
@@ -240,7 +244,7 @@ def test_a_second_writer_is_refused_while_the_log_is_open(tmp_path: Path) -> Non
     with SqliteLog(path), pytest.raises(PersistenceError, match="open in another process"):
         SqliteLog(path, lock_timeout=0.0)
     with SqliteLog(path) as log:  # closing released the lock
-        assert log.load() == []
+        assert loaded(log) == []
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
@@ -254,7 +258,7 @@ def test_a_log_from_a_newer_agentsync_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as raw:
         raw.execute("PRAGMA user_version=99")
-    with pytest.raises(PersistenceError, match="schema version 99"):
+    with pytest.raises(PersistenceError, match="format version 99"):
         SqliteLog(path)
 
 
@@ -271,7 +275,7 @@ def test_single_writer_log_never_has_news_from_elsewhere(tmp_path: Path) -> None
         woken: list[bool] = []
         log.start_listener(lambda: woken.append(True))
         append(log, 1)
-        assert log.fetch_new() == []
+        assert pulled(log) == []
         assert woken == []
 
 
@@ -281,7 +285,7 @@ def test_open_log_picks_the_backend(tmp_path: Path) -> None:
     memory = open_log()
     assert isinstance(memory, NullLog)
     memory.append(update(1), namespace=("ns",), key="k", agent="a")
-    assert memory.load() == []
+    assert loaded(memory) == []
     durable = open_log(path=tmp_path / "a.db")
     assert isinstance(durable, SqliteLog)
     durable.close()

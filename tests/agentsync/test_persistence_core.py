@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from persistence_support import loaded, pulled
 
 from agentsync._core import Core
 from agentsync._persistence import NullLog, PostgresLog, SqliteLog, UpdateLog
@@ -44,7 +45,7 @@ def observable(core: Core) -> dict[str, Any]:
 
 def reopen(log: UpdateLog) -> Core:
     core = Core()  # a fresh peer id: ops after the restart never collide with old ones
-    for blob in log.load():
+    for blob in loaded(log):
         core.import_updates(blob)
     return core
 
@@ -69,7 +70,7 @@ def test_core_reopened_from_sqlite_equals_the_original(tmp_path: Path) -> None:
         assert original.escalations(), "the workload must contain real conflicts"
         assert original.version() != seen
     with SqliteLog(path, compact_every=40) as log:
-        assert len(log.load()) <= 1 + 40, "reopening reads a snapshot and a short tail"
+        assert len(loaded(log)) <= 1 + 40, "reopening reads a snapshot and a short tail"
         reopened = reopen(log)
     assert observable(reopened) == observable(original)
 
@@ -99,12 +100,12 @@ def test_two_core_replicas_converge_through_a_shared_postgres_log(postgres_dsn: 
     }
     try:
         for log in logs.values():
-            assert log.load() == []
+            assert loaded(log) == []
         for step in range(120):
             name = rng.choice(["a", "b"])
             durable_write(cores[name], logs[name], rng, f"agent-{name}", float(step))
             if rng.random() < 0.2:  # replicas sync on their own, irregular schedules
-                for blob in logs[name].fetch_new():
+                for blob in pulled(logs[name]):
                     cores[name].import_updates(blob)
         for name, core in cores.items():  # a last pair of concurrent writes: must escalate
             before = core.version()
@@ -117,7 +118,7 @@ def test_two_core_replicas_converge_through_a_shared_postgres_log(postgres_dsn: 
                 namespace=("project", "alpha"), key="doc0", agent=f"agent-{name}",
             )  # fmt: skip
         for name, core in cores.items():
-            for blob in logs[name].fetch_new():
+            for blob in pulled(logs[name]):
                 core.import_updates(blob)
         assert observable(cores["a"]) == observable(cores["b"])
         assert cores["a"].escalations(), "concurrent writes must have produced conflicts"

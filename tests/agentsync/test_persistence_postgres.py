@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
+from persistence_support import loaded, pulled
 
 from agentsync._errors import PersistenceError
 from agentsync._persistence import LogEntry, PostgresLog, open_log
@@ -62,15 +63,15 @@ def test_two_replicas_read_each_others_appends_exactly_once(
     make_log: Callable[..., PostgresLog],
 ) -> None:
     a, b = make_log("a"), make_log("b")
-    assert a.load() == [] and b.load() == []
+    assert loaded(a) == [] and loaded(b) == []
     put(a, 1)
     put(b, 2)
     a.append_many([LogEntry(update(i), ("team",), "k", "planner") for i in (3, 4)])
-    assert b.fetch_new() == [update(1), update(3), update(4)]
-    assert a.fetch_new() == [update(2)]
-    assert a.fetch_new() == [] and b.fetch_new() == []
+    assert pulled(b) == [update(1), update(3), update(4)]
+    assert pulled(a) == [update(2)]
+    assert pulled(a) == [] and pulled(b) == []
     put(b, 5)
-    assert a.fetch_new() == [update(5)]
+    assert pulled(a) == [update(5)]
 
 
 def test_a_row_committed_late_with_a_lower_seq_is_not_missed(
@@ -79,7 +80,7 @@ def test_a_row_committed_late_with_a_lower_seq_is_not_missed(
     # A cursor on "highest seq seen" would skip the slow writer's row forever: its seq
     # is lower than the fast writer's, but it becomes visible after the reader moved on.
     a, b = make_log("fast"), make_log("reader")
-    b.load()
+    loaded(b)
     with psycopg.connect(postgres_dsn) as slow:
         slow.execute(
             "INSERT INTO agentsync_updates (namespace, key, replica, agent, update_blob)"
@@ -87,10 +88,10 @@ def test_a_row_committed_late_with_a_lower_seq_is_not_missed(
             (["team"], "k", "slow", "writer", update(1)),
         )
         put(a, 2)
-        assert b.fetch_new() == [update(2)]
+        assert pulled(b) == [update(2)]
         slow.commit()
-    assert b.fetch_new() == [update(1)]
-    assert b.fetch_new() == []
+    assert pulled(b) == [update(1)]
+    assert pulled(b) == []
 
 
 def test_a_new_replica_loads_everything_through_a_snapshot(
@@ -101,12 +102,12 @@ def test_a_new_replica_loads_everything_through_a_snapshot(
     for ident in range(12):
         if ident % 3 == 0:
             put(b, 100 + ident)
-        state.update(ids(a.fetch_new()))  # the store imports what it fetched
+        state.update(ids(pulled(a)))  # the store imports what it fetched
         state.add(ident)
         put(a, ident)
         a.maybe_compact(lambda: snapshot_of(state))
     put(b, 999)  # after every snapshot
-    blobs = make_log("c").load()
+    blobs = loaded(make_log("c"))
     assert blobs[0][:1] == b"s", "a compacted log loads from its snapshot"
     assert ids(blobs) == set(range(12)) | {100, 103, 106, 109, 999}
     assert len(blobs) < 1 + 12 + 5
@@ -121,7 +122,7 @@ def test_snapshot_of_a_pure_writer_covers_all_its_rows(
         state.add(ident)
         put(a, ident)
         a.maybe_compact(lambda: snapshot_of(state))
-    blobs = make_log("reader").load()
+    blobs = loaded(make_log("reader"))
     assert blobs[0] == snapshot_of(set(range(20)))
     assert blobs[1:] == [update(i) for i in range(20, 25)]
 
@@ -144,7 +145,7 @@ def test_listener_wakes_on_other_replicas_appends_only(
     put(a, 1)  # its own append: no wake-up
     put(b, 2)
     assert woken.wait(WAIT)
-    assert a.fetch_new() == [update(2)]
+    assert pulled(a) == [update(2)]
     assert len(wakes) == 1
     with pytest.raises(RuntimeError, match="already has a listener"):
         a.start_listener(wake)
@@ -155,7 +156,7 @@ def test_close_stops_the_listener_thread(make_log: Callable[..., PostgresLog]) -
     woken = threading.Event()
     a.start_listener(woken.set)
     assert woken.wait(WAIT)
-    listener = a._listener
+    listener = a._resources.listener
     a.close()
     assert listener is not None and not listener.is_alive()
 
@@ -168,7 +169,7 @@ def test_server_restart_mid_run_loses_nothing(
     b.start_listener(woken.set)
     assert woken.wait(WAIT)
     put(a, 1)
-    assert b.fetch_new() == [update(1)]
+    assert pulled(b) == [update(1)]
     woken.clear()
 
     postgres_server.stop(mode="immediate")  # a crash: no shutdown checkpoint
@@ -177,15 +178,15 @@ def test_server_restart_mid_run_loses_nothing(
             put(a, 2)
         assert [e.blob for e in a.pending()] == [update(2)]
         with pytest.raises(PersistenceError, match="unreachable"):
-            b.fetch_new()
+            pulled(b)
     finally:
         postgres_server.start()
 
     put(a, 3)  # flushes the queued append first, in order
     assert a.pending() == []
     assert woken.wait(WAIT), "the listener reconnects and wakes to catch up"
-    assert b.fetch_new() == [update(2), update(3)]
-    assert ids(make_log("c").load()) == {1, 2, 3}
+    assert pulled(b) == [update(2), update(3)]
+    assert ids(loaded(make_log("c"))) == {1, 2, 3}
 
 
 def test_queued_appends_flush_on_fetch_after_the_server_returns(
@@ -200,9 +201,9 @@ def test_queued_appends_flush_on_fetch_after_the_server_returns(
                 put(a, ident)
     finally:
         postgres_server.start()
-    assert a.fetch_new() == []  # pushes the queue, then pulls
+    assert pulled(a) == []  # pushes the queue, then pulls
     assert a.pending() == []
-    assert b.fetch_new() == [update(1), update(2), update(3)]
+    assert pulled(b) == [update(1), update(2), update(3)]
 
 
 def test_close_reports_appends_it_could_not_write(
@@ -257,7 +258,7 @@ def test_schema_is_created_once_with_a_version(
         versions = conn.execute("SELECT version FROM agentsync_schema_version").fetchall()
         assert versions == [(1,)]
         conn.execute("INSERT INTO agentsync_schema_version (version) VALUES (99)")
-    with pytest.raises(PersistenceError, match="schema version 99"):
+    with pytest.raises(PersistenceError, match="format version 99"):
         make_log("from-the-past")
 
 
@@ -265,7 +266,7 @@ def test_open_log_with_a_dsn_shares_the_log(postgres_dsn: str) -> None:
     with open_log(dsn=postgres_dsn, replica="x") as x, open_log(dsn=postgres_dsn) as y:
         assert isinstance(y, PostgresLog) and y.replica != "x"
         x.append(update(7), namespace=("n",), key="k", agent="a")
-        assert y.fetch_new() == [update(7)]
+        assert pulled(y) == [update(7)]
 
 
 def test_nul_in_provenance_cannot_block_later_appends(
@@ -275,7 +276,7 @@ def test_nul_in_provenance_cannot_block_later_appends(
     a.append(update(1), namespace=("team\x00",), key="k\x00", agent="who\x00")
     put(a, 2)
     assert a.pending() == []
-    assert b.fetch_new() == [update(1), update(2)]
+    assert pulled(b) == [update(1), update(2)]
 
 
 def test_replica_names_fit_in_a_notification() -> None:

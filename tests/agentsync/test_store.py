@@ -694,7 +694,7 @@ class FlakyLog(MemoryLog):
 def test_a_failed_append_is_carried_by_the_next_one(factory: StoreFactory) -> None:
     store = factory()
     log = FlakyLog()
-    store._log = log
+    log.install(store)
     store.put(NS, "a", {"v": 1})
     log.fail_next = True
     with pytest.raises(OSError, match="disk full"):
@@ -770,7 +770,7 @@ structlog.configure(logger_factory=structlog.ReturnLoggerFactory())  # stdout is
 path, start, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
 store = SyncedStore(path=path)
-store._log.compact_every = 40
+store._durability.log.compact_every = 40
 i = start
 while True:
     size = rng.choice([1, 1, 1, 1, 5, 20])

@@ -545,7 +545,7 @@ class ThreadLog(MemoryLog):
 def test_async_durable_appends_stay_off_the_event_loop(factory: StoreFactory, fast: bool) -> None:
     store = factory()
     log = ThreadLog()
-    store._log = log
+    log.install(store)
     via = Via(store, fast=fast, mode="async")
 
     async def main() -> int:
