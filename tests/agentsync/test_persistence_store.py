@@ -162,9 +162,6 @@ def test_a_failing_import_leaves_the_postgres_cursor_before_the_row(postgres_dsn
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True, reason="core: issue 15 item 9 (a malformed directory entry raises TypeError)"
-)
 def test_a_forged_record_in_postgres_blocks_nothing(
     postgres_dsn: str, stores: list[SyncedStore]
 ) -> None:
@@ -186,9 +183,6 @@ def test_a_forged_record_in_postgres_blocks_nothing(
     assert keys(c) == {"before", "after"}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="core: issue 15 item 9 (a malformed directory entry raises TypeError)"
-)
 def test_a_forged_record_in_sqlite_lets_the_store_open(
     tmp_path: Path, stores: list[SyncedStore]
 ) -> None:
