@@ -53,6 +53,7 @@ def build(store: BaseStore, nodes: int, steps: int) -> Any:
     for name in names:
         builder.add_node(name, make(name))
         builder.add_edge(START, name)
+
     # every node loops back to every node's next superstep until the step count is reached
     def route(state: State) -> list[str]:
         return names if state["step"] < steps * nodes else []
