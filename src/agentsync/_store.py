@@ -823,12 +823,19 @@ class _StoreBase(BaseStore):
         what other replicas appended, sweep expired items when due; the time and writer."""
         if self._closed:
             raise AgentSyncError("store is closed")
+        seen: Turn | None = None
         if self._durability.woken:
+            # what a call has seen is what its replica held when it began (SPEC 3): the
+            # updates it pulls now are concurrent with its writes, never overwritten
+            seen = self._core.begin_turn()
             self._pull_into(outcome)
         now = self._clock()
         if self._expiry:  # (something can expire)
             self._maybe_sweep(now, outcome)
-        return now, self._writer(task, frame)
+        writer = self._writer(task, frame)
+        if seen is not None and writer.turn is None:
+            writer = writer._replace(turn=seen)
+        return now, writer
 
     def _write_batch_locked(
         self, plan: _Plan, writer: _Writer, now: float, outcome: _Outcome

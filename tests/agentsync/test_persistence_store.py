@@ -529,3 +529,29 @@ def test_a_sqlite_file_that_is_not_an_agentsync_log_is_refused(tmp_path: Path) -
     with pytest.raises(PersistenceError, match="not an agentsync log"):
         SyncedStore(path=str(path))
     assert sql(path, "SELECT name FROM sqlite_master") == [("users",)]
+
+
+# -- issue 15 item 10: what a call pulls while it runs is not "seen" by it ----------------
+
+
+@pytest.mark.postgres
+def test_a_put_that_pulls_a_concurrent_write_during_its_call_escalates(
+    postgres_dsn: str, stores: list[SyncedStore]
+) -> None:
+    """Two replicas blind-put one key at the same moment: b's call pulls a's write (the
+    listener woke it) before writing, but b's replica had not imported it when the call
+    began, so the two writes are concurrent: a conflict, never a silent overwrite."""
+    a, b = SyncedStore(dsn=postgres_dsn), SyncedStore(dsn=postgres_dsn)
+    stores += [a, b]
+    with a.acting_as("alice"):
+        a.put(NS, "plan", {"status": "approved"})
+    b._durability.woken = True  # the NOTIFY of a's append has arrived, not yet pulled
+    with_b = b.put(NS, "plan", {"status": "rejected"})
+    assert with_b is None
+    item = b.get(NS, "plan")
+    assert item is not None and item.value["status"] == "<escalated:status>"
+    (esc,) = b.escalations()
+    assert sorted(c.value for c in esc.contenders) == ["approved", "rejected"]
+    # a later plain put on b has seen both: an overwrite, no new conflict
+    b.put(NS, "plan", {"status": "shipped"})
+    assert b.get(NS, "plan").value == {"status": "shipped"}  # type: ignore[union-attr]
