@@ -42,7 +42,7 @@ import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import loro as _loro_module
 import msgspec
@@ -67,6 +67,7 @@ from ._values import (
 )
 
 ConflictValue = Literal["placeholder", "provisional"]
+T = TypeVar("T")
 
 __all__ = [
     "ConflictValue",
@@ -352,8 +353,8 @@ class Core:
         # (an import, a checkout, a fork merged back): what `_TextTrack.known` is checked by
         self._loro_changes = 0
         # imports land in Loro's log at once but reach its state (and this cache) only
-        # when something reads: the oplog version the state last caught up at, else None
-        self._unsettled_since: Any = None
+        # when something reads (`_settle`): whether one is waiting
+        self._unsettled = False
         self._version: bytes | None = None  # digest of the log, until it next changes
         # the log's end counter per peer, kept up to date by imports (a thousand peers:
         # re-reading and sorting them for every digest was the cost of a digest)
@@ -361,9 +362,9 @@ class Core:
         self._peer_order: list[int] = []
         self._keys: dict[str, _KeyState] = {}
         self._bad_kids: set[str] = set()  # directory entries reported unreadable
-        # what each concurrent text edit deleted, read from its ops once
-        self._deletions_of: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
-        self._texts_left: dict[tuple[int, int, int], str] = {}  # and the text it left
+        # what each concurrent text edit deleted and the text it left, read from its ops
+        # in the log once (`_from_log`)
+        self._text_edits: dict[tuple[tuple[int, int, int], str], Any] = {}
         self._kids: dict[tuple[Namespace, str], str] = {}
         # the live turns, by weak reference (a dead turn's reference drops itself): a
         # plain set, as a WeakSet's `len()` runs interpreted and `_bury` asks per write
@@ -656,8 +657,7 @@ class Core:
             return {}
         doc = self._doc
         before = doc.oplog_vv
-        if self._unsettled_since is None:
-            self._unsettled_since = before
+        self._unsettled = True
         if self._import_subscription is None:
             self._import_subscription = doc.subscribe_root(self._on_import_event)
         if defer and doc.len_changes and not doc.is_detached():
@@ -701,16 +701,15 @@ class Core:
 
     def _catch_up(self) -> None:
         """`_settle` when an import is pending (most calls: none is, and nothing to build)."""
-        if self._unsettled_since is not None:
+        if self._unsettled:
             self._settle()
 
     def _settle(self) -> ImportResult:
         """Bring Loro's state and the cached values up to the log (imports since the last
         read). Every import in between lands at one epoch: no turn began meanwhile."""
-        before = self._unsettled_since
-        if before is None:
+        if not self._unsettled:
             return ImportResult([], [], [])
-        self._unsettled_since = None
+        self._unsettled = False
         doc = self._doc
         doc.checkout_to_latest()
         self._loro_changes += 1
@@ -946,11 +945,9 @@ class Core:
             return tuple(ident[0]), ident[1]
         if kid not in self._bad_kids:
             self._bad_kids.add(kid)
-            self._counts["unreadable_records"] += 1
-            log.error(
-                "unreadable data skipped",
-                what=f"directory entry {kid!r:.80}",
-                error=f"not [namespace, key] of this key id: {ident!r:.200}",
+            self._report_unreadable(
+                f"directory entry {kid!r:.80}",
+                f"not [namespace, key] of this key id: {ident!r:.200}",
             )
         return None
 
@@ -960,13 +957,14 @@ class Core:
         if ident in state.skipped:
             return
         state.skipped.add(ident)
+        self._report_unreadable(f"{what} {ident!r:.80}", error, state.namespace, state.key)
+
+    def _report_unreadable(
+        self, what: str, error: object, namespace: Namespace | None = None, key: str | None = None
+    ) -> None:
         self._counts["unreadable_records"] += 1
         log.error(
-            "unreadable data skipped",
-            namespace=state.namespace,
-            key=state.key,
-            what=f"{what} {ident!r:.80}",
-            error=str(error),
+            "unreadable data skipped", namespace=namespace, key=key, what=what, error=str(error)
         )
 
     def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
@@ -1118,8 +1116,8 @@ class Core:
         rank = (seq, self._peer, counter)
         # the first change to Loro: everything that could fail ran before it (planning,
         # validation), so a write that raises leaves no uncommitted op for the next
-        # commit; the record is packed after the text edits, whose deleted characters it
-        # carries (encoding lists of checked JSON does not fail)
+        # commit; the record is packed after the text edits, whose op spans it carries
+        # (encoding lists of checked JSON does not fail)
         ops.edit_texts()
         record = _pack([FORMAT, agent, action, now, fields, ops.entry_log, ops.kills, created, seq])
         if not state.listed and self._ident(kid) is None:
@@ -1542,38 +1540,41 @@ class Core:
         return tuple(Contender(e.agent, e.op, texts[e.eid]) for e in ordered)
 
     def _text_deletions(self, ops: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-        found = self._deletions_of.get(ops)
-        if found is None:
-            peer, start, end = ops
-            try:
-                exported = self._doc.export_json_in_id_span(
-                    loro.IdSpan(peer, loro.CounterSpan(start, end))
-                )
-                found = _deleted_spans(exported)
-            except BaseException as exc:  # ops not in this log (a forged presence)
-                if not _is_loro_failure(exc):
-                    raise
-                found = []
-            if len(self._deletions_of) > _CACHED_TEXT_EDITS:
-                self._deletions_of.clear()
-            self._deletions_of[ops] = found
-        return found
+        """The characters a text edit deleted, from its ops (`_deleted_spans`)."""
+        return self._from_log(ops, "deleted", lambda: _deleted_spans(self._export_ops(ops)), [])
 
     def _text_left(self, state: _KeyState, path: FieldPath, ops: tuple[int, int, int]) -> str:
         """The text as its writer left it: at its last op (its base and its own edit)."""
-        found = self._texts_left.get(ops)
-        if found is None:
-            peer, _, end = ops
-            try:
-                view = self._doc.fork_at(loro.Frontiers.from_id(loro.ID(peer, end - 1)))
-                found = str(view.get_text(self._text_track(state, path).name).to_string())
-            except BaseException as exc:  # ops not in this log (a forged presence)
-                if not _is_loro_failure(exc):
-                    raise
-                found = ""
-            if len(self._texts_left) > _CACHED_TEXT_EDITS:
-                self._texts_left.clear()
-            self._texts_left[ops] = found
+        name = self._text_track(state, path).name
+        peer, _, end = ops
+
+        def read() -> str:
+            view = self._doc.fork_at(loro.Frontiers.from_id(loro.ID(peer, end - 1)))
+            return str(view.get_text(name).to_string())
+
+        return self._from_log(ops, "text", read, "")
+
+    def _export_ops(self, ops: tuple[int, int, int]) -> Any:
+        peer, start, end = ops
+        return self._doc.export_json_in_id_span(loro.IdSpan(peer, loro.CounterSpan(start, end)))
+
+    def _from_log(
+        self, ops: tuple[int, int, int], what: str, read: Callable[[], T], absent: T
+    ) -> T:
+        """What `read` finds about a text edit's ops in Loro's log, read once (an edit's
+        ops never change); `absent` when the ops are not in this log (a forged presence)."""
+        cached = self._text_edits.get((ops, what), _ABSENT)
+        if cached is not _ABSENT:
+            return cached  # type: ignore[no-any-return]
+        try:
+            found = read()
+        except BaseException as exc:
+            if not _is_loro_failure(exc):
+                raise
+            found = absent
+        if len(self._text_edits) > _CACHED_TEXT_EDITS:
+            self._text_edits.clear()
+        self._text_edits[(ops, what)] = found
         return found
 
     def _shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
