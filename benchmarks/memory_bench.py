@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Any
 
+from store_bench import value  # the 4-field value every put benchmark writes
+
 NS = ("bench",)
 
 
@@ -58,15 +60,6 @@ def _rss_growth(store_name: str, keys: int) -> int:
         text=True,
     ).stdout
     return int(json.loads(out.strip().splitlines()[-1])["kib"])
-
-
-def value(i: int) -> dict[str, Any]:
-    return {
-        "notes": f"observation {i}: the build is {'green' if i % 2 else 'red'}",
-        "tags": ["memory", f"topic-{i % 7}"],
-        "status": f"step-{i % 3}",
-        "n": i,
-    }
 
 
 def _put_costs(count: int = 3000) -> tuple[float, float]:
