@@ -46,7 +46,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Self, TypeAlias, TypeVar
 
 from ._errors import AgentSyncError, PersistenceError
 from ._logging import get_logger
@@ -55,7 +55,9 @@ from ._types import Namespace
 if TYPE_CHECKING:
     import psycopg
 
-    _Conn = psycopg.Connection[tuple[Any, ...]]
+    # an explicit alias: without psycopg installed (a wheel build's environment) it is
+    # Any, which an implicit alias would make a variable that is no type
+    _Conn: TypeAlias = psycopg.Connection[tuple[Any, ...]]
 
 __all__ = [
     "Apply",
