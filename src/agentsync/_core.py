@@ -120,6 +120,8 @@ _GRAVE_BATCHES_UP_TO: Final = 256
 _SEQ_MAX: Final = 2**63 - 1
 _PAUSE_COLLECTOR_ABOVE: Final = 1_000  # keys read at once past which gc is paused
 _CACHED_TEXT_EDITS: Final = 4_096
+# characters of old text versions held per text field while live views may need them
+_HELD_TEXT_CHARS: Final = 1 << 18
 _NEVER: Final = 2**62  # an epoch no turn reaches
 _COUNTER_OF: Final[dict[WriteAction, str]] = {
     "put": "writes",
@@ -238,9 +240,12 @@ class _TextTrack:
     # (epoch, op, frontiers, text, made) after each change: the base for an older view;
     # `made` is the epoch it was recorded at (an own-view snapshot's epoch is _NEVER).
     # Kept while a live writer's view may be that old (never capped: a writer diffed
-    # against a later version would delete what others wrote meanwhile); the text is
-    # held only for the newest, older ones are read back at their frontiers when needed
+    # against a later version would delete what others wrote meanwhile); their texts
+    # are held up to `_HELD_TEXT_CHARS`, beyond that the oldest are read back at their
+    # frontiers when needed (Loro's checkout of a text with concurrent history costs
+    # time linear in that history)
     snapshots: list[tuple[int, str, Any, str | None, int]] = field(default_factory=list)
+    held: int = 0  # characters of the texts held in `snapshots`
     release_at: int = 16  # the length at which the next release is tried (doubles)
     # the text as it read when Loro's state was last changed other than by this text's
     # own local edits (`Core._loro_changes` then), so a read need not ask Loro again
@@ -348,6 +353,8 @@ class Core:
         self._dir_changed: set[str] = set()
         self._records_arrived: dict[str, set[str]] = {}
         self._import_subscription: Any = None
+        # peers of edits made at an older version (`_edit_peer`), reused when they can be
+        self._edit_peers: list[int] = []
         self._epoch = 0
         # bumped whenever Loro's state may change other than by a local edit of one text
         # (an import, a checkout, a fork merged back): what `_TextTrack.known` is checked by
@@ -1216,15 +1223,16 @@ class Core:
         believed_here = frontiers is None and text == merged  # its writer saw it all
         owner = op or "" if believed_here else ""
         epoch = self._epoch
-        for i in range(len(snapshots) - 1, max(len(snapshots) - 3, -1), -1):
-            e, o, f, _, m = snapshots[i]  # the newest (one or two) held their text
-            snapshots[i] = (e, o, f, None, m)
         snapshots.append((epoch, owner, self._doc.oplog_frontiers, merged, epoch))
+        track.held += len(merged)
         if frontiers is not None and text is not None:
             # what this op's own writer believes (its edit on its older base): for that
             # writer only, so it is never visible by epoch, and only until that writer
             # has seen the merged text recorded with it
             snapshots.append((_NEVER, op or "", frontiers, text, epoch))
+            track.held += len(text)
+        if track.held > _HELD_TEXT_CHARS:
+            _drop_held_texts(track)
         if not self._turns:
             if len(snapshots) > 1:
                 self._release_views(state, track)
@@ -1246,6 +1254,7 @@ class Core:
             newest = [s for s in snapshots if s[0] != _NEVER][-1:]
             if len(snapshots) > len(newest):
                 track.snapshots = newest
+                track.held = sum(len(s[3]) for s in newest if s[3] is not None)
             return
         ident = (state.namespace, state.key)
         horizon = min(_view_epoch(t, ident) for t in live)
@@ -1258,10 +1267,46 @@ class Core:
             for i, s in enumerate(snapshots)
             if i == base or (s[0] > horizon if s[0] != _NEVER else s[4] > horizon)
         ]
+        track.held = sum(len(s[3]) for s in track.snapshots if s[3] is not None)
+
+    def _edit_peer(self, doc: Any) -> int:
+        """The peer an edit at the checked-out older version is made as: one of the
+        earlier edit peers whose ops all precede that version (its next op follows them
+        causally, as a peer's ops must), else the fresh one Loro's checkout chose.
+
+        Reused because Loro's checkout of a text costs time in its number of peers as
+        well as its ops: a fresh peer per old-view edit made each next checkout slower
+        (quadratic over a LangGraph run whose parallel nodes rewrite one text)."""
+        base, log = doc.state_vv, doc.oplog_vv
+        for peer in self._edit_peers:
+            if base.get_last(peer) == log.get_last(peer):
+                doc.peer_id = peer
+                return peer
+        peer = int(doc.peer_id)
+        self._edit_peers.append(peer)
+        return peer
 
     def _text_at(self, track: _TextTrack, frontiers: Any) -> str:
         """The text as it read at an older version of the document."""
-        return str(self._doc.fork_at(frontiers).get_text(track.name).to_string())
+        return self._read_at(frontiers, lambda doc: str(doc.get_text(track.name).to_string()))
+
+    def _read_at(self, frontiers: Any, read: Callable[[Any], T]) -> T:
+        """`read` applied to the document as it was at `frontiers`.
+
+        Checked out in place and back: the cost is that of the ops in between. A fork
+        (`fork_at`) copies the whole document, which made every old-view read cost as much
+        as the history of all keys (19 ms each in a 480-write LangGraph run). While
+        imports wait to be settled the state is not the log's, so then a fork it is.
+        """
+        doc = self._doc
+        if self._unsettled or doc.is_detached():
+            return read(doc.fork_at(frontiers))
+        doc.commit()  # (a checkout commits pending ops anyway; say so here)
+        doc.checkout(frontiers)
+        try:
+            return read(doc)
+        finally:
+            doc.checkout_to_latest()
 
     def _text_track(self, state: _KeyState, path: FieldPath) -> _TextTrack:
         track = state.texts.get(path)
@@ -1339,20 +1384,32 @@ class Core:
             doc, peer = self._doc, self._peer
             start = _next_counter(doc, peer)
             deleting = _edit_text(track.handle, current, new)
-            return None, new, [peer, start, _next_counter(doc, peer)] if deleting else None
+            ops = [peer, start, _next_counter(doc, peer)] if deleting else None
+            self._left_by(ops, new)
+            return None, new, ops
         frontiers, base_text = base
-        # the writer's base is an older version: edit a fork there and merge it back, so
-        # edits it had not seen are kept (Loro merges the two like concurrent peers)
-        fork = self._doc.fork_at(frontiers)
-        fork_peer = int(fork.peer_id)
-        start = _next_counter(fork, fork_peer)
-        deleting = _edit_text(fork.get_text(track.name), base_text, new)
-        fork.commit()
-        self._doc.commit()
-        self._doc.import_(fork.export(loro.ExportMode.Updates(self._doc.oplog_vv)))
+        # the writer's base is an older version: edit there, as a peer of its own, and
+        # return to the latest version, so edits it had not seen are kept (Loro merges
+        # the two like concurrent peers)
+        doc = self._doc
+        doc.commit()
+        doc.set_detached_editing(True)
+        try:
+            doc.checkout(frontiers)  # (a new peer id per checkout, Loro's rule)
+            edit_peer = self._edit_peer(doc)
+            start = _next_counter(doc, edit_peer)
+            deleting = _edit_text(doc.get_text(track.name), base_text, new)
+            doc.commit()
+            edited_at = doc.state_frontiers
+            end = _next_counter(doc, edit_peer)
+        finally:
+            doc.checkout_to_latest()
+            doc.set_detached_editing(False)
+            doc.peer_id = self._peer  # this replica's writes go on under its own peer
         self._loro_changes += 1
-        ops = [fork_peer, start, _next_counter(fork, fork_peer)] if deleting else None
-        return fork.oplog_frontiers, new, ops
+        ops = [edit_peer, start, end] if deleting else None
+        self._left_by(ops, new)
+        return edited_at, new, ops
 
     # -- materialization and conflicts ------------------------------------------------
     def _materialize(self, state: _KeyState) -> dict[str, JSON] | None:
@@ -1549,10 +1606,17 @@ class Core:
         peer, _, end = ops
 
         def read() -> str:
-            view = self._doc.fork_at(loro.Frontiers.from_id(loro.ID(peer, end - 1)))
-            return str(view.get_text(name).to_string())
+            at = loro.Frontiers.from_id(loro.ID(peer, end - 1))
+            return self._read_at(at, lambda doc: str(doc.get_text(name).to_string()))
 
         return self._from_log(ops, "text", read, "")
+
+    def _left_by(self, ops: list[int] | None, text: str) -> None:
+        """What `_text_left` reads for an edit made here: the text its writer wrote
+        (its edit applied to its base), known without reading back through Loro."""
+        if ops is not None:
+            peer, start, end = ops
+            self._cache_text_edit((peer, start, end), "text", text)
 
     def _export_ops(self, ops: tuple[int, int, int]) -> Any:
         peer, start, end = ops
@@ -1572,10 +1636,13 @@ class Core:
             if not _is_loro_failure(exc):
                 raise
             found = absent
+        self._cache_text_edit(ops, what, found)
+        return found
+
+    def _cache_text_edit(self, ops: tuple[int, int, int], what: str, found: object) -> None:
         if len(self._text_edits) > _CACHED_TEXT_EDITS:
             self._text_edits.clear()
         self._text_edits[(ops, what)] = found
-        return found
 
     def _shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
         """What a conflicted field reads back as: identical on every replica."""
@@ -1626,6 +1693,21 @@ def _text_ops(scalar: Any) -> tuple[int, int, int] | None:
     ):
         return scalar[0], scalar[1], scalar[2]
     return None
+
+
+def _drop_held_texts(track: _TextTrack) -> None:
+    """Stop holding the oldest versions' texts (they are read back from Loro when
+    needed) until half the budget is held; the newest two always stay held."""
+    snapshots = track.snapshots
+    held = track.held
+    for i in range(len(snapshots) - 2):
+        if held <= _HELD_TEXT_CHARS // 2:
+            break
+        e, o, f, text, m = snapshots[i]
+        if text is not None:
+            snapshots[i] = (e, o, f, None, m)
+            held -= len(text)
+    track.held = held
 
 
 def _next_counter(doc: Any, peer: int) -> int:

@@ -26,7 +26,7 @@ def test_edit_text_turns_old_into_new(old: str, new: str) -> None:
 
 
 # -- a writer's edit applies against exactly the version it saw (issue 15 item 1) ----------
-from agentsync._core import Core  # noqa: E402
+from agentsync._core import Core, _decode_version  # noqa: E402
 
 NS = ("team",)
 
@@ -165,3 +165,51 @@ def test_concurrent_rewrites_by_parallel_writers_of_one_replica_conflict() -> No
     (esc,) = core.escalations()
     assert sorted(c.value for c in esc.contenders) == ["final A", "final B"]
     assert _notes(core) == "<escalated:notes>"
+
+
+def test_rounds_of_parallel_rewrites_add_no_peer_per_edit() -> None:
+    """Each old-view edit is made as a peer of its own in Loro; those peers are reused
+    once a later view holds their edits, so the version vector every sync exchanges
+    grows with the parallel writers, not with the edits (Loro's checkout of a text also
+    slows with its peers: a fresh one per edit made a LangGraph run quadratic)."""
+    core = Core(peer_id=1)
+    core.put(NS, "k", {"notes": "start"}, agent="setup", turn=None, now=1.0)
+    for round_ in range(12):
+        turns = [core.begin_turn() for _ in range(4)]
+        for turn in turns:
+            core.note_read(turn, NS, "k")
+        for n, turn in enumerate(turns):
+            core.put(NS, "k", {"notes": f"w{n} round {round_}"}, agent=f"w{n}", turn=turn, now=2.0)
+        (esc,) = core.escalations()
+        assert sorted(c.value for c in esc.contenders) == [f"w{n} round {round_}" for n in range(4)]
+        del turns, turn
+        core.put(NS, "k", {"notes": f"settled {round_}"}, agent="setup", turn=None, now=3.0)
+        assert core.escalations() == []
+    # this replica's own peer and three edit peers (the first writer of a round edits
+    # the current text); a fresh peer per edit made 37
+    assert len(_decode_version(core.version()).to_spans().inner()) == 4
+    replica = Core(peer_id=2)
+    replica.import_updates(core.export_updates())
+    assert _notes(replica) == _notes(core) == "settled 11"
+
+
+def test_old_versions_past_the_held_budget_are_read_back_and_keep_every_line() -> None:
+    """Versions a live view may still write from are kept; past the held budget their
+    texts are read back from Loro, and an edit from the oldest view still keeps every
+    line written since."""
+    core = Core(peer_id=1)
+    head = "x" * 20_000 + "\n"
+    core.put(NS, "k", {"notes": head}, agent="setup", turn=None, now=1.0)
+    slow = core.begin_turn()
+    core.note_read(slow, NS, "k")
+    text = head
+    for i in range(40):
+        text += f"line {i}\n"
+        core.put(NS, "k", {"notes": text}, agent="busy", turn=None, now=2.0)
+    (track,) = core._keys[core._kid(NS, "k")].texts.values()
+    assert len(track.snapshots) > 40  # all kept: the slow view may write from its version
+    assert sum(s[3] is None for s in track.snapshots) > 10  # their texts not all held
+    assert track.held == sum(len(s[3]) for s in track.snapshots if s[3] is not None)
+    core.put(NS, "k", {"notes": head + "slow\n"}, agent="slow", turn=slow, now=3.0)
+    merged = _notes(core)
+    assert all(f"line {i}\n" in merged for i in range(40)) and "slow\n" in merged
