@@ -77,7 +77,8 @@ class GraphTask(NamedTuple):
     node: a NamedTuple builds in a fraction of a frozen dataclass's time)."""
 
     key: str
-    """Unique per task: its checkpoint namespace (`node:task_id`, nested with `|`)."""
+    """Unique per task: its checkpoint namespace (`node:task_id`, nested with `|`); inside
+    a tool call, a level below the task's (`|node:TOOL:call`): one call's view."""
     node: str
     """Who writes: the node name, or `node:TOOL` inside a tool call (a prebuilt `ToolNode`
     runs every tool call of a message in one task, so the node alone says nothing)."""
@@ -109,7 +110,13 @@ def graph_task() -> GraphTask | None:
         node = _segment_node(key.rpartition(_NS_SEP)[2])
     tool = _tool_call(config)
     if tool is not None:
-        node = f"{node}:{tool}"
+        name, call = tool
+        node = f"{node}:{name}"
+        if call is not None:
+            # a prebuilt ToolNode runs every tool call of a message in one task, in
+            # parallel: each call is a writer of its own, concurrent with its siblings
+            # and seen by the task (as a subgraph's tasks are)
+            key = f"{key}{_NS_SEP}{node}{_NS_END}{call}"
     step = metadata.get("langgraph_step")
     cmap = configurable.get(_CHECKPOINT_MAP)
     send = configurable.get(_SEND)
@@ -146,15 +153,21 @@ def _codes() -> _Codes:
     return _Codes(frozenset(f.__code__ for f in tools), task)
 
 
+class _ToolCall(NamedTuple):
+    name: str
+    call: str | None
+    """Unique per call of the tool (its callback run id), if it has one."""
+
+
 # The config a store call last looked up and the tool it runs in. LangGraph and LangChain
 # run every node and tool call in a copy of the context with its own config, so this
 # lives exactly as long as that call, and a node's many store calls search the stack once.
-_tool_of_config: contextvars.ContextVar[tuple[object, str | None] | None] = contextvars.ContextVar(
-    "agentsync_tool_call", default=None
+_tool_of_config: contextvars.ContextVar[tuple[object, _ToolCall | None] | None] = (
+    contextvars.ContextVar("agentsync_tool_call", default=None)
 )
 
 
-def _tool_call(config: object) -> str | None:
+def _tool_call(config: object) -> _ToolCall | None:
     cached = _tool_of_config.get()
     if cached is not None and cached[0] is config:
         return cached[1]
@@ -163,8 +176,8 @@ def _tool_call(config: object) -> str | None:
     return tool
 
 
-def _running_tool() -> str | None:
-    """The name of the LangChain tool whose call this store call is made in, if any.
+def _running_tool() -> _ToolCall | None:
+    """The LangChain tool call this store call is made in, if any.
 
     A tool call carries no trace of its tool in the config LangGraph and LangChain hand
     to the tool's code, so look for the tool's own `run`/`arun` (or `StructuredTool`'s
@@ -179,8 +192,12 @@ def _running_tool() -> str | None:
             return None
         code = frame.f_code
         if code in codes.tool:
-            name = getattr(frame.f_locals.get("self"), "name", None)
-            return name if isinstance(name, str) and name else None
+            local = frame.f_locals
+            name = getattr(local.get("self"), "name", None)
+            if not isinstance(name, str) or not name:
+                return None
+            run_id = getattr(local.get("run_manager"), "run_id", None)
+            return _ToolCall(name, None if run_id is None else str(run_id))
         if code in codes.task:
             return None
         frame = frame.f_back

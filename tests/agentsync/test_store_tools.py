@@ -153,3 +153,45 @@ def test_async_graph_names_sync_and_async_tools(tone_tool: Any) -> None:
     assert sorted(r.agent_id for r in store.history(NS, "user")) == sorted(
         [f"tools:{tone_tool.name}", "tools:set_language"]
     )
+
+
+@pytest.mark.parametrize("tone_tool", [set_tone, aset_tone], ids=["sync tool", "async tool"])
+def test_parallel_calls_in_one_tool_node_task_are_concurrent(tone_tool: Any) -> None:
+    """A hand-built ToolNode runs both calls of a message in one task, in parallel: each
+    call is a writer of its own, so two tones set at once are a conflict, not a silent
+    overwrite by whichever call happened to write second."""
+    store = AsyncSyncedStore() if tone_tool is aset_tone else SyncedStore()
+    model = _model([(tone_tool.name, {"tone": "neutral"}), (tone_tool.name, {"tone": "formal"})])
+    graph = _tool_node_graph(model, [tone_tool]).compile(store=store)
+    message = {"messages": [HumanMessage("be formal, no, neutral")]}
+    if tone_tool is aset_tone:
+        anyio.run(graph.ainvoke, message)
+    else:
+        graph.invoke(message)
+
+    [conflict] = store.escalations()
+    assert conflict.field == "tone"
+    assert sorted((c.agent_id, c.value) for c in conflict.contenders) == [
+        (f"tools:{tone_tool.name}", "formal"),
+        (f"tools:{tone_tool.name}", "neutral"),
+    ]
+
+
+def test_a_tool_call_sees_what_its_node_wrote_before_and_its_node_sees_it() -> None:
+    """The calls of one ToolNode task start from the task's view, and what a call wrote
+    counts as seen by the task afterwards (a later write of the task is sequential)."""
+    store = SyncedStore()
+
+    @tool
+    def bump(step: str) -> str:
+        """Add one to the counter field `n` as a read-modify-write."""
+        item = get_store().get(NS, "count")
+        get_store().put(NS, "count", {"n": (item.value["n"] if item else 0) + 1, "by": step})
+        return "ok"
+
+    model = _model([("bump", {"step": "first"})])
+    graph = _tool_node_graph(model, [bump]).compile(store=store)
+    store.put(NS, "count", {"n": 10, "by": "setup"})
+    graph.invoke({"messages": [HumanMessage("bump")]})
+    assert store.get(NS, "count").value == {"n": 11, "by": "first"}
+    assert store.escalations() == []
