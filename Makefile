@@ -10,7 +10,7 @@ COMPILED := $(VENV)/.compiled
 SOURCES := $(wildcard src/agentsync/*.py) tools/mypyc_build.py
 PURE_TESTS := tests/agentsync/test_accel.py tests/agentsync/test_core.py \
 	tests/agentsync/test_core_properties.py tests/agentsync/test_core_text.py \
-	tests/agentsync/test_core_sequences.py \
+	tests/agentsync/test_core_sequences.py tests/agentsync/test_core_cold.py \
 	tests/agentsync/test_store.py tests/agentsync/test_store_graph.py \
 	tests/agentsync/test_store_put.py
 

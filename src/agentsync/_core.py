@@ -40,6 +40,7 @@ import math
 import operator
 import sys
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -122,6 +123,9 @@ _PAUSE_COLLECTOR_ABOVE: Final = 1_000  # keys read at once past which gc is paus
 _CACHED_TEXT_EDITS: Final = 4_096
 # characters of old text versions held per text field while live views may need them
 _HELD_TEXT_CHARS: Final = 1 << 18
+# key states held whole (most recently used first kept); quiet ones beyond are kept as
+# their value only (`_ColdKey`) and read back from Loro when next written or changed
+_HOT_KEYS: Final = 4_096
 _NEVER: Final = 2**62  # an epoch no turn reaches
 _COUNTER_OF: Final[dict[WriteAction, str]] = {
     "put": "writes",
@@ -282,6 +286,31 @@ class _KeyState:
     listed: bool = False  # known to be in Loro's directory of keys
 
 
+class _ColdKey:
+    """A key whose state was dropped to save memory: what a read returns, and what
+    reading its state back from Loro needs (`Core._restore`). Only quiet keys go cold:
+    no open conflict, nothing a live writer's older view needs (every live turn has seen
+    all of it), no text field, nothing unreadable."""
+
+    __slots__ = ("changed_epoch", "key", "meta", "namespace", "value", "version")
+
+    def __init__(
+        self,
+        namespace: Namespace,
+        key: str,
+        value: dict[str, JSON] | None,
+        meta: tuple[float, float] | None,
+        changed_epoch: int,
+        version: Any,
+    ) -> None:
+        self.namespace = namespace
+        self.key = key
+        self.value = value
+        self.meta = meta
+        self.changed_epoch = changed_epoch
+        self.version = version  # Loro's version vector when it went cold (shared)
+
+
 Visible = Callable[[_Entry], bool]
 # a text edit: the field's current content, and the base of the diff (frontiers, text)
 # when the writer's view is older (None: the current text)
@@ -331,7 +360,11 @@ class Core:
         peer_id: object = None,
         schema: Schema | None = None,
         conflict_value: object = "placeholder",
+        hot_keys: object = _HOT_KEYS,
     ) -> None:
+        if type(hot_keys) is not int or hot_keys < 1:
+            raise ValueError(f"hot_keys must be a positive int, got {hot_keys!r}")
+        self._hot_keys: int = hot_keys
         if conflict_value == "placeholder" or conflict_value == "provisional":  # noqa: PLR1714
             self._conflict_value: ConflictValue = conflict_value
         else:
@@ -367,7 +400,10 @@ class Core:
         # re-reading and sorting them for every digest was the cost of a digest)
         self._ends: dict[int, int] | None = None
         self._peer_order: list[int] = []
-        self._keys: dict[str, _KeyState] = {}
+        self._keys: OrderedDict[str, _KeyState] = OrderedDict()  # least recent first
+        self._cold: dict[str, _ColdKey] = {}
+        self._settling = False  # an import's keys are being read (`_settle`)
+        self._evict_above = hot_keys + hot_keys // 4
         self._bad_kids: set[str] = set()  # directory entries reported unreadable
         # what each concurrent text edit deleted and the text it left, read from its ops
         # in the log once (`_from_log`)
@@ -505,13 +541,17 @@ class Core:
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
         """The merged value; conflicted fields read as the placeholder or provisional."""
         self._catch_up()
-        state = self._state(namespace, key, create=False)
-        if state is None:
-            return None
-        value = self._materialize(state)
+        cold = self._cold.get(self._kid(namespace, key))
+        if cold is not None:
+            value, meta = cold.value, cold.meta
+        else:
+            state = self._state(namespace, key, create=False)
+            if state is None:
+                return None
+            value, meta = self._materialize(state), state.meta
         if value is None:
             return None
-        created, updated = state.meta or (0.0, 0.0)
+        created, updated = meta or (0.0, 0.0)
         # a private copy: callers may mutate what they read without touching the cache
         return StoredValue(_copy(value), created, updated)
 
@@ -519,17 +559,19 @@ class Core:
         """Every live key, in a deterministic order."""
         self._catch_up()
         self._refresh_dirty()
-        for _, state in sorted(self._keys.items(), key=lambda kv: (kv[1].namespace, kv[1].key)):
-            stored = self.get(state.namespace, state.key)
+        names = [(s.namespace, s.key) for s in self._keys.values()]
+        names.extend((c.namespace, c.key) for c in self._cold.values())
+        for namespace, key in sorted(names):
+            stored = self.get(namespace, key)
             if stored is not None:
-                yield state.namespace, state.key, stored
+                yield namespace, key, stored
 
     def escalations(self, namespace: Namespace | None = None) -> list[Escalation]:
         """Open conflicts, optionally only under a namespace prefix."""
         self._catch_up()
         self._refresh_dirty()
         out: list[Escalation] = []
-        for state in self._keys.values():
+        for state in list(self._keys.values()):  # (a cold key has no open conflict)
             if namespace is not None and state.namespace[: len(namespace)] != namespace:
                 continue
             self._materialize(state)
@@ -568,8 +610,10 @@ class Core:
         self._catch_up()
         self._refresh_dirty()
         out: dict[tuple[Namespace, str], dict[str, list[str]]] = {}
-        for state in self._keys.values():
-            if self._materialize(state) is None:
+        for kid in [*self._keys, *self._cold]:
+            # which entries survive is in a key's state alone: a cold one is read back
+            state = self._keys.get(kid) or self._restore(kid)
+            if state is None or self._materialize(state) is None:
                 continue
             per_field: dict[str, set[str]] = {}
             text_writers: dict[str, set[str]] = {}
@@ -733,7 +777,7 @@ class Core:
         kids = self._dir_changed
         self._dir_changed = set()
         kids.update(self._records_arrived)
-        if not self._keys:
+        if not self._keys and not self._cold:
             kids.update(self._dir.keys())
             self._records_arrived.clear()
         new_ops: list[str] = []
@@ -746,6 +790,9 @@ class Core:
         paused = len(kids) > _PAUSE_COLLECTOR_ABOVE and gc.isenabled()
         if paused:
             gc.disable()
+        # no key goes cold until every key the import changed is read: one not yet read
+        # lags the log, which a cold key's version would claim it holds
+        self._settling = True
         try:
             for kid in sorted(kids):
                 loaded = self._reload(kid)
@@ -756,9 +803,12 @@ class Core:
                 new_ops.extend(sorted(fresh, key=_op_sort_key))
                 new_escalations.extend(self._refresh_conflicts(state))
         finally:
+            self._settling = False
             self._records_arrived.clear()  # (a key left unread lists its records anew)
             if paused:
                 gc.enable()
+        if len(self._keys) > self._evict_above:
+            self._evict()
         self._counts["imported_writes"] += len(new_ops)
         for esc in new_escalations:
             log.info(
@@ -802,7 +852,11 @@ class Core:
     def _state(self, namespace: Namespace, key: str, *, create: bool) -> _KeyState | None:
         kid = self._kid(namespace, key)
         state = self._keys.get(kid)
-        if state is None:
+        if state is not None:
+            self._keys.move_to_end(kid)
+        elif kid in self._cold:
+            return self._restore(kid)
+        else:
             listed = self._dir.get(kid) is not None
             if listed:
                 state = self._rebuild(kid)
@@ -822,12 +876,68 @@ class Core:
     def _new_state(self, kid: str, namespace: Namespace, key: str) -> _KeyState:
         state = _KeyState(kid, namespace, key)
         self._keys[kid] = state
+        if len(self._keys) > self._evict_above:
+            self._evict()
         return state
+
+    def _evict(self) -> None:
+        """Drop the states of the least recently used quiet keys down to `hot_keys`, each
+        kept as its value (`_ColdKey`). A key's state holds several times its value
+        (its entries, their ids, the view and the indexes a write uses): 100,000 small
+        keys held whole took 12x `InMemoryStore`'s memory."""
+        if self._unsettled or self._settling:
+            return  # (key states lag the log)
+        live = [t for ref in list(self._turns) if (t := ref()) is not None]
+        version = self._doc.oplog_vv
+        keys, cold = self._keys, self._cold
+        hot = self._hot_keys
+        for _ in range(len(keys)):
+            if len(keys) <= hot:
+                break
+            kid, state = next(iter(keys.items()))
+            if not self._quiet(state, live):
+                keys.move_to_end(kid)
+                continue
+            del keys[kid]
+            cold[kid] = _ColdKey(
+                state.namespace, state.key, state.value, state.meta, state.changed_epoch, version
+            )
+        # pinned keys (not quiet) are not scanned again until as many more have arrived
+        self._evict_above = max(len(keys), hot) + hot // 4
+
+    def _quiet(self, state: _KeyState, live: list[Turn]) -> bool:
+        """Whether reading the key's state back from Loro later gives the same state: the
+        value is current and has no open conflict, no live turn's view is older than
+        its last change (so restored entries are born then for every view), and it holds
+        nothing besides what Loro has (dead entries for older views, text versions,
+        skipped data)."""
+        if not state.value_valid or state.conflicts or state.graveyard or state.texts:
+            return False
+        if state.skipped:
+            return False
+        ident = (state.namespace, state.key)
+        return all(_view_epoch(t, ident) >= state.changed_epoch for t in live)
+
+    def _restore(self, kid: str) -> _KeyState | None:
+        """A cold key's state read back (`_restore_held`), with any write that arrived
+        after it went cold (born now)."""
+        ident = self._restore_held(kid)
+        loaded = self._reload(kid, ident)
+        return None if loaded is None else loaded[0]
+
+    def _restore_held(self, kid: str) -> tuple[Namespace, str]:
+        """Read back the writes a cold key held when it went cold, born at its last
+        change then (every view since has seen them)."""
+        cold = self._cold.pop(kid)
+        self._new_state(kid, cold.namespace, cold.key)
+        ident = (cold.namespace, cold.key)
+        self._reload(kid, ident, upto=cold.version, born_at=cold.changed_epoch)
+        return ident
 
     def _refresh_dirty(self) -> None:
         """Cache every key Loro knows (keys arrive through imports and snapshots)."""
         for kid in self._dir.keys():  # noqa: SIM118 (a Loro map, not a dict)
-            if kid not in self._keys:
+            if kid not in self._keys and kid not in self._cold:
                 self._rebuild(kid)
 
     def _rebuild(self, kid: str) -> _KeyState | None:
@@ -835,7 +945,12 @@ class Core:
         return None if loaded is None else loaded[0]
 
     def _reload(
-        self, kid: str, ident: tuple[Namespace, str] | None = None
+        self,
+        kid: str,
+        ident: tuple[Namespace, str] | None = None,
+        *,
+        upto: Any = None,
+        born_at: int | None = None,
     ) -> tuple[_KeyState, set[str]] | None:
         """Bring the cached state of one key in line with Loro (after an import, or on its
         first use here); returns it with the ops of the writes it had not seen. `ident`:
@@ -845,20 +960,29 @@ class Core:
         op superseded them, which no writer that began earlier had seen). A key whose
         directory entry became unreadable leaves the cache: every replica reads it as
         absent until a writer lists it again.
+
+        `upto`/`born_at` (a cold key read back, `_restore_held`): only the writes held at
+        that version of the log, their entries born at epoch `born_at`.
         """
         if ident is None:
             ident = self._ident(kid)
         if ident is None:
             self._keys.pop(kid, None)
+            self._cold.pop(kid, None)
             return None
+        if upto is None and kid in self._cold:
+            self._restore_held(kid)  # (what arrived since is read below)
         namespace, key = ident
         state = self._keys.get(kid)
         first_read = state is None
         if state is None:
             state = self._new_state(kid, namespace, key)
         history = self._history(state)
-        arrived = self._records_arrived.pop(kid, None)
-        if first_read or arrived is None:
+        arrived = None if upto is not None else self._records_arrived.pop(kid, None)
+        if upto is not None:
+            ops = {op for op in map(_intern, history.keys()) if _held_at(upto, op)}
+            fresh = ops - state.history_ops
+        elif first_read or arrived is None:
             ops = set(map(_intern, history.keys()))
             fresh = ops - state.history_ops
         else:  # only what the import's events named: a long history is not listed again
@@ -916,7 +1040,7 @@ class Core:
                 appeared.append(_parse_entry(eid, payload))
             except CorruptUpdateError as exc:
                 self._unreadable(state, eid, "entry", exc)
-        epoch = self._epoch
+        epoch = self._epoch if born_at is None else born_at
         state.history_ops = ops
         state.meta, state.meta_rank = meta, rank
         for eid in killed:
@@ -1713,6 +1837,16 @@ def _drop_held_texts(track: _TextTrack) -> None:
 def _next_counter(doc: Any, peer: int) -> int:
     last = doc.oplog_vv.get_last(peer)  # (pending ops included)
     return 0 if last is None else int(last) + 1
+
+
+def _held_at(version: Any, op: str) -> bool:
+    """Whether a write's op (`peer:counter`, its first op in the log) is in `version`."""
+    peer, _, counter = op.partition(":")
+    try:
+        last = version.get_last(int(peer))
+    except (ValueError, OverflowError):
+        return False  # not an op id: reported when its record is read
+    return last is not None and int(last) >= int(counter)
 
 
 def _view_epoch(turn: Turn, ident: tuple[Namespace, str]) -> int:

@@ -271,7 +271,12 @@ def test_turns_that_read_and_fork_match_ground_truth(
 
 
 def _run(n: int, steps: int, data: st.DataObject, actions: tuple[str, ...]) -> None:
-    world = World([Core(peer_id=i + 1, schema=SCHEMA) for i in range(n)], [set() for _ in range(n)])
+    # one key state held whole: every other key is cold and read back from Loro on use
+    hot = data.draw(st.sampled_from([1, 4096]), label="hot_keys")
+    world = World(
+        [Core(peer_id=i + 1, schema=SCHEMA, hot_keys=hot) for i in range(n)],
+        [set() for _ in range(n)],
+    )
     for _ in range(steps):
         action = data.draw(st.sampled_from(actions))
         r = data.draw(st.integers(0, n - 1))
