@@ -126,6 +126,7 @@ _HELD_TEXT_CHARS: Final = 1 << 18
 # key states held whole (most recently used first kept); quiet ones beyond are kept as
 # their value only (`_ColdKey`) and read back from Loro when next written or changed
 _HOT_KEYS: Final = 4_096
+_CACHED_KEY_IDS: Final = 16_384
 _NEVER: Final = 2**62  # an epoch no turn reaches
 _COUNTER_OF: Final[dict[WriteAction, str]] = {
     "put": "writes",
@@ -491,6 +492,8 @@ class Core:
         ident = (namespace, key)
         kid = self._kids.get(ident)
         if kid is None:
+            if len(self._kids) >= _CACHED_KEY_IDS:
+                self._kids.clear()  # (a hash is a microsecond; a cache of every key is not free)
             kid = self._kids[ident] = _hash(*namespace, "", key)
         return kid
 
