@@ -823,6 +823,23 @@ class Core:
             )
         return ImportResult(new_ops, changed, new_escalations)
 
+    def holder(self) -> Callable[[bytes], bool]:
+        """A test of whether this replica's log holds every update of a blob, as of now
+        (an update Loro keeps pending for a missing dependency is not held); a blob that
+        is not an update holds nothing that could wait, so it counts as held."""
+        held = self._doc.oplog_vv
+
+        def holds(blob: bytes) -> bool:
+            try:
+                meta = loro.LoroDoc.decode_import_blob_meta(blob, False)
+            except BaseException as exc:
+                if not _is_loro_failure(exc):
+                    raise
+                return True
+            return bool(held.includes_vv(meta.partial_end_vv))
+
+        return holds
+
     def export_snapshot(self) -> bytes:
         """Everything, compacted, for persistence (`import_updates` accepts it)."""
         self._catch_up()

@@ -22,9 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-import loro
-import msgspec
-
 from ._core import Core, ImportResult
 from ._errors import PersistenceError
 from ._logging import get_logger
@@ -39,16 +36,9 @@ IMPORT_AGENT: Final = "import"
 FLUSH_AGENT: Final = "flush"
 """Provenance of the append `close()` makes for writes whose own append failed."""
 
-_VERSION_PAIRS: Final = msgspec.msgpack.Decoder(list[tuple[int, int]])
 
 Absorb = Callable[[ImportResult], object]
 """What the store does with an import's result (update its indexes, collect conflicts)."""
-
-
-def _is_loro_failure(exc: BaseException) -> bool:
-    """Loro raises bare BaseException (or pyo3's PanicException) on bad input; never
-    cancellation or interpreter exits, which have their own types."""
-    return type(exc) is BaseException or type(exc).__name__ == "PanicException"
 
 
 class Durability:
@@ -185,20 +175,7 @@ class Durability:
 
     def _holder(self) -> Callable[[bytes], bool]:
         """A test of whether the core's log holds every update of a blob (none pending)."""
-        held = loro.VersionVector()  # type: ignore[no-untyped-call]
-        for peer, end in _VERSION_PAIRS.decode(self._core.version()):
-            held.set_end(loro.ID(peer, end))
-
-        def holds(blob: bytes) -> bool:
-            try:
-                meta = loro.LoroDoc.decode_import_blob_meta(blob, False)
-            except BaseException as exc:
-                if not _is_loro_failure(exc):
-                    raise
-                return True  # nothing Loro could keep pending
-            return bool(held.includes_vv(meta.partial_end_vv))
-
-        return holds
+        return self._core.holder()
 
     @property
     def waiting(self) -> int:

@@ -53,3 +53,20 @@ def test_the_floors_script_installs_the_declared_floors() -> None:
     for name, version in floors.items():
         assert name in pinned, f"{name}: floor {version} is not pinned by the script"
         assert Version(pinned[name]) == Version(version), f"{name}: {version} != {pinned[name]}"
+
+
+def test_only_the_core_modules_touch_loro() -> None:
+    """Loro is wrapped by the value core: its API, its errors (bare BaseException on bad
+    input) and its version vectors stay behind `Core`."""
+    offenders = []
+    for path in sorted(SRC.glob("*.py")):
+        if path.name.startswith("_core"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "loro"]
+    assert offenders == []
