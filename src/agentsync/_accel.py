@@ -22,7 +22,16 @@ import warnings
 from pathlib import Path
 from typing import Final
 
-COMPILED_MODULES: Final = ("_values", "_core")
+COMPILED_MODULES: Final = (
+    "_values",
+    "_core_layout",
+    "_core_keys",
+    "_core_views",
+    "_core_lists",
+    "_core_text",
+    "_core_values",
+    "_core",
+)
 COMPILED_DIR: Final = "_compiled"
 MANIFEST: Final = "manifest.json"
 PURE_ENV: Final = "AGENTSYNC_PURE_PYTHON"

@@ -31,24 +31,68 @@ remembers the epoch at which its writer began (plus its own ops and its reads).
 from __future__ import annotations
 
 import bisect
-import difflib
 import functools
 import gc
-import hashlib
 import json
 import math
-import operator
-import sys
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, Literal, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
 
-import loro as _loro_module
-import msgspec
 from mypy_extensions import mypyc_attr
 
+from ._core_keys import (
+    _ABSENT,
+    _GRAVE_BATCHES_UP_TO,
+    Visible,
+    _Absent,
+    _bucket,
+    _ColdKey,
+    _died_of,
+    _Entry,
+    _KeyState,
+    _parse_entry,
+    _stamp_of,
+    _TextTrack,
+)
+from ._core_layout import (
+    _COUNTER_OF,
+    _DELTA,
+    _KIND_CODE,
+    _PRESENCE,
+    _SEP,
+    _SEQ_MAX,
+    _TAG,
+    _VERSION_ENCODER,
+    FORMAT,
+    _decode_version,
+    _hash,
+    _intern,
+    _is_loro_failure,
+    _is_op,
+    _op_sort_key,
+    _pack,
+    _read_record,
+    _record_entries,
+    _text_ops,
+    _unpack,
+    loro,
+)
+from ._core_lists import _PLAIN, _matching, _plain_element, _position, _position_suffix
+from ._core_text import (
+    _CACHED_TEXT_EDITS,
+    _HELD_TEXT_CHARS,
+    _deleted_spans,
+    _drop_held_texts,
+    _edit_text,
+    _next_counter,
+    _spans_overlap,
+    _TextPlan,
+)
+from ._core_values import _copy, _lookup, _same, _tidy_number
+from ._core_views import _NEVER, Turn, _alive, _view_epoch
 from ._errors import CorruptUpdateError, SchemaError
 from ._logging import get_logger
 from ._types import JSON, Contender, Escalation, FieldKind, Namespace, WriteAction, WriteRecord
@@ -84,70 +128,15 @@ __all__ = [
 log = get_logger(__name__)
 
 
-# Loro's type stubs describe values as a union its runtime does not honour (values come
-# back as plain Python objects); the looseness is confined to this one module.
-loro: Any = _loro_module
-
-FORMAT: Final = 2
-"""The stored layout's version number, first in every write record."""
-_SEP: Final = "\x1f"  # JSON text escapes control characters, so this never occurs inside
-_KIND_CODE: Final[dict[FieldKind, str]] = {
-    "map": "m",
-    "set": "s",
-    "list": "l",
-    "text": "t",
-    "counter": "c",
-    "register": "r",
-}
-_CODE_KIND: Final[dict[str, FieldKind]] = {v: k for k, v in _KIND_CODE.items()}
-_VERSION_ENCODER: Final = msgspec.msgpack.Encoder()
-_PACK: Final = msgspec.json.Encoder()
-_UNPACK: Final = msgspec.json.Decoder(list[Any])
-_COPY: Final = msgspec.json.Decoder(dict[str, Any])
-_VERSION_DECODER: Final = msgspec.msgpack.Decoder(
-    list[
-        tuple[
-            Annotated[int, msgspec.Meta(ge=0)],  # peer (msgpack ints stop at 2**64 - 1)
-            Annotated[int, msgspec.Meta(ge=0, lt=2**31)],  # end counter
-        ]
-    ]
-)
-# a grave (dead entries of one path) is trimmed every 8 deaths up to this size, then
-# each time its size doubles: trims are what every live view has seen die, never more
-_GRAVE_BATCHES_UP_TO: Final = 256
-# the highest seq a write record carries: a writer after a record at the cap stays there
-# (readable everywhere; among such records the op decides), so a forged record of the
-# highest seq cannot make later writes unreadable
-_SEQ_MAX: Final = 2**63 - 1
 _PAUSE_COLLECTOR_ABOVE: Final = 1_000  # keys read at once past which gc is paused
-_CACHED_TEXT_EDITS: Final = 4_096
-# characters of old text versions held per text field while live views may need them
-_HELD_TEXT_CHARS: Final = 1 << 18
 # key states held whole (most recently used first kept); quiet ones beyond are kept as
 # their value only (`_ColdKey`) and read back from Loro when next written or changed
 _HOT_KEYS: Final = 4_096
 _CACHED_KEY_IDS: Final = 16_384
-_NEVER: Final = 2**62  # an epoch no turn reaches
-_COUNTER_OF: Final[dict[WriteAction, str]] = {
-    "put": "writes",
-    "delete": "deletes",
-    "resolve": "resolutions",
-}
 
 
 # --------------------------------------------------------------------------------------
 # public records
-
-
-@mypyc_attr(native_class=False)  # turns are tracked in a WeakSet
-@dataclass(slots=True, weakref_slot=True, eq=False)
-class Turn:
-    """What one writer has observed: everything committed when the turn began, its own
-    writes since, and keys it read during the turn (reads count as seen)."""
-
-    epoch: int
-    own_ops: set[str] = field(default_factory=set)
-    read_epochs: dict[tuple[Namespace, str], int] = field(default_factory=dict)
 
 
 @mypyc_attr(native_class=False)  # callers may copy or pickle what they read (frozen)
@@ -178,170 +167,8 @@ class ImportResult:
 # cached per-key state
 
 
-@mypyc_attr(acyclic=True)  # compiled: untracked by the cyclic collector
-class _Entry:
-    """One stored entry as cached here. A replica holds one per write of every replica (a
-    million in a 1000-replica simulation): slotted, compared by identity, and compiled as
-    a native class that the cyclic collector never visits (it refers only to strings,
-    tuples and JSON values)."""
-
-    __slots__ = (
-        "agent",
-        "born",
-        "died",
-        "eid",
-        "elem",
-        "killers",
-        "kind",
-        "op",
-        "path",
-        "stamp",
-        "value",
-    )
-
-    eid: str  # key in the Loro map
-    path: FieldPath
-    op: str
-    agent: str
-    kind: str  # kind code for presence entries; "s"/"c" for tags and increments
-    value: Any  # register scalar, set element, or counter delta
-    elem: str  # canonical JSON of a set element
-    stamp: tuple[str, str, int]  # order of a set element: (position, op, index)
-    born: int
-    died: int | None
-    # ops that superseded it: the one that removed it here, and any later write that had
-    # seen it alive and so superseded it too (a writer never sees again what it replaced).
-    # A tuple, not a list: most entries never get one, and there are many entries.
-    killers: tuple[str, ...]
-
-    def __init__(
-        self,
-        eid: str,
-        path: FieldPath,
-        op: str,
-        agent: str,
-        kind: str,
-        value: Any,
-        elem: str = "",
-        stamp: tuple[str, str, int] = ("", "", 0),
-    ) -> None:
-        self.eid = eid
-        self.path = path
-        self.op = op
-        self.agent = agent
-        self.kind = kind
-        self.value = value
-        self.elem = elem
-        self.stamp = stamp
-        self.born = 0
-        self.died = None
-        self.killers = ()
-
-
-@dataclass(slots=True, eq=False)
-class _TextTrack:
-    name: str
-    handle: Any  # the text in Loro, looked up once (as a key's maps are)
-    # (epoch, op, frontiers, text, made) after each change: the base for an older view;
-    # `made` is the epoch it was recorded at (an own-view snapshot's epoch is _NEVER).
-    # Kept while a live writer's view may be that old (never capped: a writer diffed
-    # against a later version would delete what others wrote meanwhile); their texts
-    # are held up to `_HELD_TEXT_CHARS`, beyond that the oldest are read back at their
-    # frontiers when needed (Loro's checkout of a text with concurrent history costs
-    # time linear in that history)
-    snapshots: list[tuple[int, str, Any, str | None, int]] = field(default_factory=list)
-    held: int = 0  # characters of the texts held in `snapshots`
-    release_at: int = 16  # the length at which the next release is tried (doubles)
-    # the text as it read when Loro's state was last changed other than by this text's
-    # own local edits (`Core._loro_changes` then), so a read need not ask Loro again
-    known: str | None = None
-    known_at: int = -1
-
-
-@dataclass(slots=True, eq=False)
-class _KeyState:
-    kid: str
-    namespace: Namespace
-    key: str
-    regs: dict[FieldPath, dict[str, _Entry]] = field(default_factory=dict)
-    tags: dict[FieldPath, dict[str, _Entry]] = field(default_factory=dict)
-    deltas: dict[FieldPath, dict[str, _Entry]] = field(default_factory=dict)
-    graveyard: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
-    texts: dict[FieldPath, _TextTrack] = field(default_factory=dict)
-    meta: tuple[float, float] | None = None
-    # (seq, peer, counter) of the record the timestamps come from (None: no record yet)
-    meta_rank: tuple[int, int, int] | None = None
-    history_ops: set[str] = field(default_factory=set)
-    conflicts: dict[str, Escalation] = field(default_factory=dict)
-    value: dict[str, JSON] | None = None
-    value_valid: bool = False
-    changed_epoch: int = 0  # last epoch at which anything of this key changed here
-    live_view: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
-    # child names per path in `live_view`, and whether every entry in it is a stored one
-    # (none synthetic): what lets a write that saw everything update the value in place
-    live_children: dict[FieldPath, list[str]] = field(default_factory=dict)
-    live_exact: bool = False
-    history: Any = None  # its history map in Loro, looked up once
-    # records and entries skipped as unreadable here (each reported once)
-    skipped: set[str] = field(default_factory=set)
-    listed: bool = False  # known to be in Loro's directory of keys
-
-
-class _ColdKey:
-    """A key whose state was dropped to save memory: what a read returns, and what
-    reading its state back from Loro needs (`Core._restore`). Only quiet keys go cold:
-    no open conflict, nothing a live writer's older view needs (every live turn has seen
-    all of it), no text field, nothing unreadable."""
-
-    __slots__ = ("changed_epoch", "key", "meta", "namespace", "value", "version")
-
-    def __init__(
-        self,
-        namespace: Namespace,
-        key: str,
-        value: dict[str, JSON] | None,
-        meta: tuple[float, float] | None,
-        changed_epoch: int,
-        version: Any,
-    ) -> None:
-        self.namespace = namespace
-        self.key = key
-        self.value = value
-        self.meta = meta
-        self.changed_epoch = changed_epoch
-        self.version = version  # Loro's version vector when it went cold (shared)
-
-
-Visible = Callable[[_Entry], bool]
-# a text edit: the field's current content, and the base of the diff (frontiers, text)
-# when the writer's view is older (None: the current text)
-_TextPlan = tuple[str, tuple[Any, str] | None]
-
-
 # --------------------------------------------------------------------------------------
 # Loro error translation
-
-
-def _is_loro_failure(exc: BaseException) -> bool:
-    """Loro raises bare BaseException (and pyo3 PanicException) on bad input.
-
-    Cancellation (asyncio.CancelledError, trio.Cancelled), KeyboardInterrupt and SystemExit
-    are BaseException *subclasses* with their own types, so they never match here.
-    """
-    return (
-        type(exc) is BaseException
-        or type(exc).__name__ == "PanicException"
-        or (isinstance(exc, Exception))
-    )
-
-
-def _hash(*parts: str) -> str:
-    return hashlib.blake2b(_SEP.join(parts).encode(), digest_size=10).hexdigest()
-
-
-def _op_sort_key(op: str) -> tuple[int, int]:
-    peer, _, counter = op.partition(":")
-    return (int(counter), int(peer))
 
 
 # --------------------------------------------------------------------------------------
@@ -1815,50 +1642,6 @@ class Core:
 # write planning
 
 
-class _Absent:
-    __slots__ = ()
-
-
-_ABSENT: Final = _Absent()
-_PRESENCE: Final = frozenset(_CODE_KIND)
-_TAG: Final = "*"  # kind code of a set/list element tag
-_DELTA: Final = "+"  # kind code of a counter increment
-
-
-def _text_ops(scalar: Any) -> tuple[int, int, int] | None:
-    """The ops a text presence names (`Core._write_text`): (peer, start, end) counters;
-    None for a presence that names none, or names them in a shape no writer makes."""
-    if (
-        type(scalar) is list
-        and len(scalar) == 3
-        and all(type(n) is int for n in scalar)
-        and 0 <= scalar[0] < 2**64
-        and 0 <= scalar[1] < scalar[2] <= 2**31
-    ):
-        return scalar[0], scalar[1], scalar[2]
-    return None
-
-
-def _drop_held_texts(track: _TextTrack) -> None:
-    """Stop holding the oldest versions' texts (they are read back from Loro when
-    needed) until half the budget is held; the newest two always stay held."""
-    snapshots = track.snapshots
-    held = track.held
-    for i in range(len(snapshots) - 2):
-        if held <= _HELD_TEXT_CHARS // 2:
-            break
-        e, o, f, text, m = snapshots[i]
-        if text is not None:
-            snapshots[i] = (e, o, f, None, m)
-            held -= len(text)
-    track.held = held
-
-
-def _next_counter(doc: Any, peer: int) -> int:
-    last = doc.oplog_vv.get_last(peer)  # (pending ops included)
-    return 0 if last is None else int(last) + 1
-
-
 def _held_at(version: Any, op: str) -> bool:
     """Whether a write's op (`peer:counter`, its first op in the log) is in `version`."""
     peer, _, counter = op.partition(":")
@@ -1867,16 +1650,6 @@ def _held_at(version: Any, op: str) -> bool:
     except (ValueError, OverflowError):
         return False  # not an op id: reported when its record is read
     return last is not None and int(last) >= int(counter)
-
-
-def _view_epoch(turn: Turn, ident: tuple[Namespace, str]) -> int:
-    """The epoch up to which `turn` has seen the key: its start, or its last read of the
-    key (or its own write that saw all of it), whichever is later."""
-    return max(turn.epoch, turn.read_epochs.get(ident, -1))
-
-
-def _alive(entry: _Entry) -> bool:
-    return entry.died is None
 
 
 def _synthetic(path: FieldPath, code: str, content: list[_Entry]) -> _Entry:
@@ -1950,468 +1723,10 @@ def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
     return node
 
 
-_PLAIN: Final = frozenset({str, int, bool, type(None)})  # JSON scalars, given valid text
-
-
-def _plain_element(x: Any) -> bool:
-    """A list element no check can refuse: an int, bool, None or ASCII string (other text
-    goes through `validate_value`, which refuses lone surrogates)."""
-    t = type(x)
-    return t is int or t is bool or x is None or (t is str and x.isascii())
-
-
 @functools.lru_cache(maxsize=4096)
 def _names_text(name: str) -> bool:
     """Whether a string field of this name is text (`infer_kind`); few names, many puts."""
     return names_text(name)
-
-
-_stamp_of: Final = operator.attrgetter("stamp")
-_died_of: Final = operator.attrgetter("died")
-
-
-def _bucket(state: _KeyState, entry: _Entry) -> dict[FieldPath, dict[str, _Entry]]:
-    if entry.kind == _TAG:
-        return state.tags
-    if entry.kind == _DELTA:
-        return state.deltas
-    return state.regs
-
-
-def _pack(fields: list[Any]) -> str:
-    """Entry payloads are stored as compact JSON text: Loro stores a string far more
-    cheaply than a list value."""
-    return _PACK.encode(fields).decode()
-
-
-def _unpack(payload: Any) -> list[Any]:
-    try:
-        fields = _UNPACK.decode(payload)
-    except (msgspec.DecodeError, TypeError) as exc:
-        raise CorruptUpdateError(f"unreadable entry payload {payload!r}") from exc
-    return fields
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_path(pj: str) -> FieldPath:
-    """A field path from its JSON text; a key has few paths and many entries per path."""
-    path = json.loads(pj)
-    if type(path) is not list or not all(type(p) is str for p in path):
-        raise ValueError(f"not a field path: {pj!r:.80}")
-    return tuple(path)
-
-
-def _read_record(
-    record: list[Any], op: str, born: dict[str, Any], killed: set[str]
-) -> tuple[int, float, float]:
-    """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
-    they are still live) and the ids it kills, and return its (seq, created, updated)
-    timestamps. CorruptUpdateError, collecting nothing, if the record is not a write
-    record of this layout (`FORMAT`) or inserts entries of another op."""
-    if len(record) != 9 or type(record[0]) is not int:
-        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    if record[0] != FORMAT:
-        raise CorruptUpdateError(
-            f"write record of layout version {record[0]}; this agentsync reads version {FORMAT}"
-        )
-    agent, action, timestamp, fields, inserts, kills, created, seq = record[1:]
-    if (
-        type(agent) is not str
-        or type(action) is not str
-        or action not in _COUNTER_OF
-        or not _is_time(timestamp)
-        or type(fields) is not list
-        or type(inserts) is not list
-        or type(kills) is not list
-        or len(inserts) % 2
-        or not _is_time(created)
-        or type(seq) is not int
-        or not 0 < seq <= _SEQ_MAX
-    ):
-        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    for name in fields:
-        if type(name) is not str:
-            raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    own = _SEP + op
-    own_tag = own + _SEP
-    for i in range(0, len(inserts), 2):
-        eid, payload = inserts[i], inserts[i + 1]
-        if (
-            type(eid) is not str
-            or type(payload) is not list
-            or not (eid.endswith(own) or own_tag in eid)
-        ):
-            raise CorruptUpdateError(f"write record {op} holds entry {eid!r:.80}")
-    for eid in kills:
-        if type(eid) is not str:
-            raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    for i in range(0, len(inserts), 2):
-        born[inserts[i]] = inserts[i + 1]
-    killed.update(kills)
-    return (seq, float(created), float(timestamp))
-
-
-@functools.lru_cache(maxsize=4096)
-def _record_entries(
-    op: str, packed: Any
-) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, float, float]]:
-    """What write `op`'s stored record inserts and kills, and its timestamps, decoded and
-    checked once per process for incremental imports (a simulation's replicas all read
-    every record; a record never changes)."""
-    born: dict[str, Any] = {}
-    killed: set[str] = set()
-    stamp = _read_record(_unpack(packed), op, born, killed)
-    return tuple(born.items()), tuple(killed), stamp
-
-
-def _is_op(op: object) -> bool:
-    """An op id as writers make it: `peer:counter` in canonical decimal (no leading zeros;
-    a peer below 2**64, a counter below 2**31, as in Loro). Only one spelling per op, so
-    two records never rank alike, and never a number too long for int()."""
-    if type(op) is not str or not op.isascii():
-        return False
-    peer, sep, counter = op.partition(":")
-    return bool(sep) and _is_decimal(peer, _PEER_BOUND) and _is_decimal(counter, _COUNTER_BOUND)
-
-
-_PEER_BOUND: Final = str(2**64)
-_COUNTER_BOUND: Final = str(2**31)
-
-
-def _is_decimal(digits: str, bound: str) -> bool:
-    """`digits` is a number below `bound` (decimal text) as str(int) writes it: digit
-    strings of one length compare as their numbers do."""
-    if not digits.isdigit() or (digits[0] == "0" and len(digits) > 1):
-        return False
-    return len(digits) < len(bound) or (len(digits) == len(bound) and digits < bound)
-
-
-def _is_time(x: object) -> bool:
-    """Seconds as a record stores them: a finite float, or an int that a float holds
-    (writers before 2026-11-28 stored int clocks as ints, e.g. time.time_ns())."""
-    if type(x) is float:
-        return math.isfinite(x)
-    return type(x) is int and -(2**1023) < x < 2**1023
-
-
-def _parse_entry(eid: str, payload: Any) -> _Entry:
-    """An entry as read from its write record (its epochs and killers are this replica's
-    own)."""
-    if type(payload) is not list:
-        raise CorruptUpdateError(f"unreadable entry payload {payload!r:.200}")
-    key: tuple[Any, ...] = tuple(payload)
-    try:
-        try:
-            hash(key)
-        except TypeError:  # a declared register holding a dict or list: not cached
-            fields = _read_fields(eid, key)
-        else:
-            fields = _parse_fields(eid, key)
-    except (TypeError, ValueError, IndexError, KeyError) as exc:  # JSON of the wrong shape
-        raise CorruptUpdateError(f"unreadable entry {eid!r:.200}: {payload!r:.200}") from exc
-    entry = _Entry(*fields)
-    if fields[4] == _TAG and isinstance(entry.value, dict | list):
-        entry.value = _parse_element(entry.elem)  # a container is never shared
-    return entry
-
-
-def _read_fields(eid: str, payload: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The immutable fields of an entry, parsed once per process: a simulation holds
-    every write once per replica (a thousand of them), and so do many stores in one
-    process. Strings are interned for the same reason."""
-    eid = _intern(eid)
-    parts = eid.split(_SEP)
-    tag = parts[0]
-    if len(parts) != (5 if tag == "s" else 3) or not _is_op(parts[3 if tag == "s" else 2]):
-        raise ValueError(f"not an entry id: {eid!r:.80}")
-    path = _parse_path(parts[1])
-    values: Sequence[Any] = payload
-    if tag == "r":
-        kind, scalar, agent = values
-        if kind not in _CODE_KIND or type(agent) is not str:
-            raise ValueError(f"presence of kind {kind!r} by {agent!r}")
-        return (eid, path, _intern(parts[2]), _intern(agent), str(kind), scalar)
-    if tag == "s":
-        agent, pos = values
-        if type(agent) is not str or type(pos) is not str:
-            raise ValueError(f"element tag by {agent!r} at {pos!r}")
-        elem, op, idx = _intern(parts[2]), _intern(parts[3]), int(parts[4])
-        stamp = (_intern(pos), op, idx)
-        return (eid, path, op, _intern(agent), _TAG, _parse_element(elem), elem, stamp)
-    if tag == "c":
-        delta, agent = values
-        if type(delta) not in (int, float) or type(agent) is not str:
-            raise ValueError(f"increment {delta!r} by {agent!r}")
-        return (eid, path, _intern(parts[2]), _intern(agent), _DELTA, delta)
-    raise CorruptUpdateError(f"unrecognised entry {eid!r}")
-
-
-# parsed once per process per entry (payloads of registers holding containers are not
-# hashable: those are parsed each time)
-_parse_fields: Final = functools.lru_cache(maxsize=1 << 16)(_read_fields)
-_intern: Final = sys.intern
-_ELEMENT: Final = msgspec.json.Decoder()
-
-
-def _parse_element(elem: str) -> Any:
-    try:
-        return _ELEMENT.decode(elem)
-    except msgspec.DecodeError:
-        return json.loads(elem)  # what msgspec refuses (e.g. 1e400), json reads
-
-
-def _edit_text(text: Any, old: str, new: str) -> bool:
-    """Apply old -> new to a Loro text as a character diff; whether it may have deleted
-    characters of `old` (a pure insertion cannot).
-
-    A pure insertion or deletion is often ambiguous in position (`"ab.1"` -> `"ab.4 ab.1"`
-    can insert `"ab.4 "` at 0 or `"4 ab."` at 3). Among the equally minimal positions we
-    pick a word boundary, so that merged with a concurrent deletion of a neighbouring word
-    the edit stays whole and readable. Anything else goes to Loro's own diff.
-    """
-    if old == new:
-        return False
-    n_old, n_new = len(old), len(new)
-    limit = min(n_old, n_new)
-    prefix = 0
-    while prefix < limit and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit and old[-1 - suffix] == new[-1 - suffix]:
-        suffix += 1
-    if n_new > n_old and prefix + suffix >= n_old:
-        size = n_new - n_old
-        at = _word_aligned(old, n_old - suffix, prefix, size=0)
-        text.insert(at, new[at : at + size])
-        return False
-    if n_new < n_old and prefix + suffix >= n_new:
-        size = n_old - n_new
-        at = _word_aligned(old, n_new - suffix, prefix, size=size)
-        text.delete(at, size)
-    else:
-        text.update(new, use_refined_diff=False)
-    return True
-
-
-def _deleted_spans(exported: Any) -> list[tuple[int, int, int]]:
-    """The characters the text ops of a Loro JSON export deleted: (peer, first counter,
-    end counter) runs of their ids (a delete op names its first id and a signed length)."""
-    changes = json.loads(exported) if isinstance(exported, str) else exported
-    spans: list[tuple[int, int, int]] = []
-    for change in changes:
-        for op in change.get("ops", ()):
-            content = op.get("content")
-            if not isinstance(content, dict) or content.get("type") != "delete":
-                continue
-            counter, _, peer = str(content.get("start_id", "")).partition("@")
-            size = content.get("len")
-            if counter.isdigit() and peer.isdigit() and type(size) is int:
-                start = int(counter)
-                spans.append((int(peer), start, start + abs(size)))
-    return spans
-
-
-def _spans_overlap(a: list[tuple[int, int, int]], b: list[tuple[int, int, int]]) -> bool:
-    """Whether two runs of character ids (`_deleted_spans`) name a character in common."""
-    for peer, start, end in a:
-        for other_peer, other_start, other_end in b:
-            if peer == other_peer and start < other_end and other_start < end:
-                return True
-    return False
-
-
-def _word_aligned(s: str, lo: int, hi: int, *, size: int) -> int:
-    """The latest position in [lo, hi] where an edit of `size` chars starts (and, for a
-    deletion, ends) on a word boundary; `hi` when there is none (e.g. unspaced text)."""
-    lo = max(lo, 0)
-    for at in range(hi, lo - 1, -1):
-        if _at_word_boundary(s, at) and _at_word_boundary(s, at + size):
-            return at
-    for at in range(hi, lo - 1, -1):
-        if _at_word_boundary(s, at):
-            return at
-    return hi
-
-
-def _at_word_boundary(s: str, i: int) -> bool:
-    return i <= 0 or i >= len(s) or s[i - 1].isspace() != s[i].isspace()
-
-
-_DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_FIRST_POSITION: Final = "a0"
-_SMALLEST_INTEGER: Final = "A" + "0" * 26
-
-
-def _between(lower: str, upper: str | None) -> str:
-    """A position strictly between `lower` and `upper` ("": no lower bound, None: no
-    upper bound); positions compare as strings.
-
-    Fractional indexing with a variable-length integer part (David Greenspan's scheme):
-    appending increments the integer part, so n appends make positions of O(log n)
-    characters (a fractional digit per append made them O(n), and a big list's first
-    write quadratic). Inserting between two neighbours extends the fractional part.
-    Equal bounds (two concurrent inserts at one spot) give a position just after `lower`.
-    """
-    if not lower:
-        if upper is None:
-            return _FIRST_POSITION
-        integer = upper[: _integer_length(upper[0])]
-        if integer == _SMALLEST_INTEGER:
-            return integer + _midpoint("", upper[len(integer) :])
-        if integer < upper:
-            return integer
-        smaller = _decrement_integer(integer)
-        return smaller if smaller is not None else integer + _midpoint("", upper[len(integer) :])
-    integer = lower[: _integer_length(lower[0])]
-    fraction = lower[len(integer) :]
-    if upper is not None and upper > lower:
-        upper_integer = upper[: _integer_length(upper[0])]
-        if upper_integer == integer:
-            return integer + _midpoint(fraction, upper[len(integer) :])
-        larger = _increment_integer(integer)
-        if larger is not None and larger < upper:
-            return larger
-        return integer + _midpoint(fraction, None)
-    if upper is None:
-        larger = _increment_integer(integer)
-        if larger is not None:
-            return larger
-    return integer + _midpoint(fraction, None)
-
-
-def _position(lower: str, upper: str | None, suffix: str) -> str:
-    """A position between `lower` and `upper` that ends in `suffix` (`_position_suffix`):
-    one from `_between`, moved closer to `upper` while `upper` starts with it (appending
-    the suffix to a prefix of `upper` could pass it)."""
-    pos = _between(lower, upper)
-    while upper is not None and not pos + suffix < upper and pos < upper:
-        pos = _between(pos, upper)
-    return pos + suffix
-
-
-def _position_suffix(op: str) -> str:
-    """Digits unique to a write (its peer, then its counter) that end every position it
-    makes; never a "0" (a fraction must not end in one), so each stays a valid fraction
-    for positions made between it and its neighbours later."""
-    peer, _, counter = op.partition(":")
-    digits = []
-    for number, width in ((int(peer) % 61**4, 4), (int(counter), 0)):
-        part: list[str] = []
-        rest = number
-        while rest or len(part) < max(width, 1):
-            rest, digit = divmod(rest, 61)
-            part.append(_DIGITS[digit + 1])
-        digits.append("".join(reversed(part)))
-    return _DIGITS[len(digits[1])] + digits[0] + digits[1]
-
-
-def _integer_length(head: str) -> int:
-    if "a" <= head <= "z":
-        return ord(head) - ord("a") + 2
-    if "A" <= head <= "Z":
-        return ord("Z") - ord(head) + 2
-    raise CorruptUpdateError(f"not a list position head {head!r}")
-
-
-def _increment_integer(integer: str) -> str | None:
-    last = integer[-1]
-    if last != "z" and len(integer) > 1:  # the common case: one digit up, no carry
-        return integer[:-1] + _DIGITS[_DIGITS.index(last) + 1]
-    head, digits = integer[0], list(integer[1:])
-    for i in range(len(digits) - 1, -1, -1):
-        d = _DIGITS.index(digits[i]) + 1
-        if d < len(_DIGITS):
-            digits[i] = _DIGITS[d]
-            return head + "".join(digits)
-        digits[i] = "0"
-    if head == "Z":
-        return "a0"
-    if head == "z":
-        return None  # the largest integer: callers extend the fraction instead
-    head = chr(ord(head) + 1)
-    if head > "a":
-        digits.append("0")
-    else:
-        digits.pop()
-    return head + "".join(digits)
-
-
-def _decrement_integer(integer: str) -> str | None:
-    head, digits = integer[0], list(integer[1:])
-    for i in range(len(digits) - 1, -1, -1):
-        d = _DIGITS.index(digits[i]) - 1
-        if d >= 0:
-            digits[i] = _DIGITS[d]
-            return head + "".join(digits)
-        digits[i] = _DIGITS[-1]
-    if head == "a":
-        return "Z" + _DIGITS[-1]
-    if head == "A":
-        return None
-    head = chr(ord(head) - 1)
-    if head < "Z":
-        digits.append(_DIGITS[-1])
-    else:
-        digits.pop()
-    return head + "".join(digits)
-
-
-def _midpoint(a: str, b: str | None) -> str:
-    """A fraction strictly between fractions `a` and `b` (None: 1)."""
-    if b is not None:
-        n = 0
-        while n < len(b) and (a[n] if n < len(a) else _DIGITS[0]) == b[n]:
-            n += 1
-        if n > 0:
-            return b[:n] + _midpoint(a[n:], b[n:])
-    digit_a = _DIGITS.index(a[0]) if a else 0
-    digit_b = _DIGITS.index(b[0]) if b else len(_DIGITS)
-    if digit_b - digit_a > 1:
-        return _DIGITS[(digit_a + digit_b + 1) // 2]
-    if b is not None and len(b) > 1:
-        return b[:1]
-    return _DIGITS[digit_a] + _midpoint(a[1:], None)
-
-
-_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality: `1 == True` in Python, not in JSON."""
-    t = type(a)
-    if t is not type(b):
-        return False
-    if t in _SCALARS:  # the exact types by a set lookup first
-        return bool(a == b)
-    if t is list:
-        if len(a) != len(b):
-            return False
-        # a list of exact str/int/bool/None (no float: -0.0 == 0.0) compares element by
-        # element as its JSON does, without encoding both
-        for i in range(len(a)):
-            x, y = a[i], b[i]
-            tx = type(x)
-            if tx is not type(y) or not (tx is str or tx is int or tx is bool or x is None):
-                return canonical(a) == canonical(b)
-            if x != y:
-                return False
-        return True
-    if isinstance(a, (str, int, float, type(None))):
-        return bool(a == b)
-    return canonical(a) == canonical(b)
-
-
-def _copy(value: dict[str, JSON]) -> dict[str, JSON]:
-    copied: dict[str, JSON] = _COPY.decode(_PACK.encode(value))
-    return copied
-
-
-def _lookup(value: Any, path: FieldPath) -> Any:
-    for part in path:
-        if not isinstance(value, dict) or part not in value:
-            return _ABSENT
-        value = value[part]
-    return value
 
 
 def _seconds(now: object) -> float:
@@ -2437,55 +1752,6 @@ def _check_agent(agent: object) -> None:
     at = lone_surrogate_at(agent)
     if at is not None:
         raise ValueError(f"agent id {agent!r} is not valid Unicode (lone surrogate at {at})")
-
-
-def _tidy_number(x: int | float) -> int | float:  # not `float`: mypyc would coerce ints
-    return int(x) if isinstance(x, float) and x.is_integer() and abs(x) < 2**53 else x
-
-
-def _decode_version(since: object) -> Any:
-    if not isinstance(since, bytes | bytearray | memoryview):
-        raise TypeError(f"version digest must be bytes, got {type(since).__name__}")
-    try:
-        pairs = _VERSION_DECODER.decode(since)
-    except msgspec.DecodeError as exc:
-        raise CorruptUpdateError(f"not a version digest ({len(since)} bytes): {exc}") from None
-    vv = loro.VersionVector()
-    set_end, make_id = vv.set_end, loro.ID
-    for peer, end in pairs:  # ranges were checked while decoding
-        set_end(make_id(peer, end))
-    return vv
-
-
-def _matching(sequence: list[_Entry], wanted: list[str]) -> dict[int, _Entry]:
-    """Which element of `sequence` each index of `wanted` keeps (an element diff).
-
-    The common prefix and suffix are matched directly, so an append, a prepend or one
-    edit costs O(n); only the changed middle goes to difflib (quadratic at worst)."""
-    kept_at: dict[int, _Entry] = {}
-    n_old, n_new = len(sequence), len(wanted)
-    prefix = 0
-    while prefix < n_old and prefix < n_new and sequence[prefix].elem == wanted[prefix]:
-        kept_at[prefix] = sequence[prefix]
-        prefix += 1
-    suffix = 0
-    while (
-        suffix < n_old - prefix
-        and suffix < n_new - prefix
-        and sequence[n_old - 1 - suffix].elem == wanted[n_new - 1 - suffix]
-    ):
-        kept_at[n_new - 1 - suffix] = sequence[n_old - 1 - suffix]
-        suffix += 1
-    middle_old = [e.elem for e in sequence[prefix : n_old - suffix]]
-    middle_new = wanted[prefix : n_new - suffix]
-    # difflib only if an element of the changed middle can be kept at all (a replaced
-    # element, the common edit, is not worth its interpreted matching)
-    if middle_old and middle_new and not set(middle_old).isdisjoint(middle_new):
-        matcher = difflib.SequenceMatcher(None, middle_old, middle_new, autojunk=False)
-        for block in matcher.get_matching_blocks():
-            for k in range(block.size):
-                kept_at[prefix + block.b + k] = sequence[prefix + block.a + k]
-    return kept_at
 
 
 class _Ops:

@@ -389,3 +389,13 @@ def test_both_builds_refuse_bad_input_with_the_same_errors() -> None:
     assert pure["schema str prefix"][0] == "SchemaError"  # type: ignore[index]
     assert pure["decimal clock"][0] == "TypeError"  # type: ignore[index]
     assert pure["decimal clock left nothing"] == ["ok", "None"]
+
+
+def test_every_core_module_is_compiled() -> None:
+    """The core is compiled end to end: a `_core*` module left out of the compiled set
+    would run interpreted under a compiled build (and its callers through slow calls)."""
+    core_modules = {path.stem for path in PACKAGE.glob("_core*.py")}
+    assert "_core" in core_modules
+    assert core_modules <= set(_accel.COMPILED_MODULES), sorted(
+        core_modules - set(_accel.COMPILED_MODULES)
+    )

@@ -405,7 +405,7 @@ def test_a_turn_that_wrote_a_key_sees_it_whole_until_another_change_lands() -> N
     """After its own write a turn has seen the key as it left it, so its next write takes
     the full view (issue 7: a graph node's repeated writes were 3x slower than writes
     outside a graph); a write it had not seen still makes its next write concurrent."""
-    from agentsync._core import _alive
+    from agentsync._core_views import _alive
 
     a = Core(peer_id=1)
     put(a, {"s": "todo", "tags": ["x"]})

@@ -6,7 +6,7 @@ import loro
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentsync._core import _edit_text
+from agentsync._core_text import _edit_text
 
 WORDS = st.sampled_from(["a", "bb", "a.1", "r5a0.", "x", " ", "  ", "\n", "é", "日本"])
 TEXTS = st.lists(WORDS, max_size=10).map("".join)
@@ -26,7 +26,8 @@ def test_edit_text_turns_old_into_new(old: str, new: str) -> None:
 
 
 # -- a writer's edit applies against exactly the version it saw (issue 15 item 1) ----------
-from agentsync._core import Core, _decode_version  # noqa: E402
+from agentsync._core import Core  # noqa: E402
+from agentsync._core_layout import _decode_version  # noqa: E402
 
 NS = ("team",)
 

@@ -1,0 +1,314 @@
+"""The stored layout of the core and its codecs: everything a replica writes into Loro or
+reads back from it, and nothing about what a replica does with it.
+
+Contract: `FORMAT` is the layout's version number, first in every write record; a record
+of another version is refused (`CorruptUpdateError`), never guessed at. Every decoder here
+either returns a value of the documented shape or raises `CorruptUpdateError` (or
+`ValueError`/`TypeError` for the callers that translate them). `loro` is the one handle on
+the Loro API for the `_core*` modules, and `_is_loro_failure` is how they recognise its
+bare `BaseException`s (cancellation is never one).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any, Final
+
+import loro as _loro_module
+import msgspec
+
+from ._errors import CorruptUpdateError
+from ._types import FieldKind, WriteAction
+from ._values import (
+    FieldPath,
+)
+
+# Loro's type stubs describe values as a union its runtime does not honour (values come
+# back as plain Python objects); the looseness is confined to this one module.
+loro: Any = _loro_module
+
+
+FORMAT: Final = 2
+"""The stored layout's version number, first in every write record."""
+
+
+_SEP: Final = "\x1f"  # JSON text escapes control characters, so this never occurs inside
+
+
+_KIND_CODE: Final[dict[FieldKind, str]] = {
+    "map": "m",
+    "set": "s",
+    "list": "l",
+    "text": "t",
+    "counter": "c",
+    "register": "r",
+}
+
+
+_CODE_KIND: Final[dict[str, FieldKind]] = {v: k for k, v in _KIND_CODE.items()}
+
+
+_VERSION_ENCODER: Final = msgspec.msgpack.Encoder()
+
+
+_PACK: Final = msgspec.json.Encoder()
+
+
+_UNPACK: Final = msgspec.json.Decoder(list[Any])
+
+
+_COPY: Final = msgspec.json.Decoder(dict[str, Any])
+
+
+_VERSION_DECODER: Final = msgspec.msgpack.Decoder(
+    list[
+        tuple[
+            Annotated[int, msgspec.Meta(ge=0)],  # peer (msgpack ints stop at 2**64 - 1)
+            Annotated[int, msgspec.Meta(ge=0, lt=2**31)],  # end counter
+        ]
+    ]
+)
+
+
+# the highest seq a write record carries: a writer after a record at the cap stays there
+# (readable everywhere; among such records the op decides), so a forged record of the
+# highest seq cannot make later writes unreadable
+_SEQ_MAX: Final = 2**63 - 1
+
+
+_COUNTER_OF: Final[dict[WriteAction, str]] = {
+    "put": "writes",
+    "delete": "deletes",
+    "resolve": "resolutions",
+}
+
+
+def _is_loro_failure(exc: BaseException) -> bool:
+    """Loro raises bare BaseException (and pyo3 PanicException) on bad input.
+
+    Cancellation (asyncio.CancelledError, trio.Cancelled), KeyboardInterrupt and SystemExit
+    are BaseException *subclasses* with their own types, so they never match here.
+    """
+    return (
+        type(exc) is BaseException
+        or type(exc).__name__ == "PanicException"
+        or (isinstance(exc, Exception))
+    )
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.blake2b(_SEP.join(parts).encode(), digest_size=10).hexdigest()
+
+
+def _op_sort_key(op: str) -> tuple[int, int]:
+    peer, _, counter = op.partition(":")
+    return (int(counter), int(peer))
+
+
+_PRESENCE: Final = frozenset(_CODE_KIND)
+
+
+_TAG: Final = "*"  # kind code of a set/list element tag
+
+
+_DELTA: Final = "+"  # kind code of a counter increment
+
+
+def _text_ops(scalar: Any) -> tuple[int, int, int] | None:
+    """The ops a text presence names (`Core._write_text`): (peer, start, end) counters;
+    None for a presence that names none, or names them in a shape no writer makes."""
+    if (
+        type(scalar) is list
+        and len(scalar) == 3
+        and all(type(n) is int for n in scalar)
+        and 0 <= scalar[0] < 2**64
+        and 0 <= scalar[1] < scalar[2] <= 2**31
+    ):
+        return scalar[0], scalar[1], scalar[2]
+    return None
+
+
+def _pack(fields: list[Any]) -> str:
+    """Entry payloads are stored as compact JSON text: Loro stores a string far more
+    cheaply than a list value."""
+    return _PACK.encode(fields).decode()
+
+
+def _unpack(payload: Any) -> list[Any]:
+    try:
+        fields = _UNPACK.decode(payload)
+    except (msgspec.DecodeError, TypeError) as exc:
+        raise CorruptUpdateError(f"unreadable entry payload {payload!r}") from exc
+    return fields
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_path(pj: str) -> FieldPath:
+    """A field path from its JSON text; a key has few paths and many entries per path."""
+    path = json.loads(pj)
+    if type(path) is not list or not all(type(p) is str for p in path):
+        raise ValueError(f"not a field path: {pj!r:.80}")
+    return tuple(path)
+
+
+def _read_record(
+    record: list[Any], op: str, born: dict[str, Any], killed: set[str]
+) -> tuple[int, float, float]:
+    """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
+    they are still live) and the ids it kills, and return its (seq, created, updated)
+    timestamps. CorruptUpdateError, collecting nothing, if the record is not a write
+    record of this layout (`FORMAT`) or inserts entries of another op."""
+    if len(record) != 9 or type(record[0]) is not int:
+        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    if record[0] != FORMAT:
+        raise CorruptUpdateError(
+            f"write record of layout version {record[0]}; this agentsync reads version {FORMAT}"
+        )
+    agent, action, timestamp, fields, inserts, kills, created, seq = record[1:]
+    if (
+        type(agent) is not str
+        or type(action) is not str
+        or action not in _COUNTER_OF
+        or not _is_time(timestamp)
+        or type(fields) is not list
+        or type(inserts) is not list
+        or type(kills) is not list
+        or len(inserts) % 2
+        or not _is_time(created)
+        or type(seq) is not int
+        or not 0 < seq <= _SEQ_MAX
+    ):
+        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    for name in fields:
+        if type(name) is not str:
+            raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    own = _SEP + op
+    own_tag = own + _SEP
+    for i in range(0, len(inserts), 2):
+        eid, payload = inserts[i], inserts[i + 1]
+        if (
+            type(eid) is not str
+            or type(payload) is not list
+            or not (eid.endswith(own) or own_tag in eid)
+        ):
+            raise CorruptUpdateError(f"write record {op} holds entry {eid!r:.80}")
+    for eid in kills:
+        if type(eid) is not str:
+            raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    for i in range(0, len(inserts), 2):
+        born[inserts[i]] = inserts[i + 1]
+    killed.update(kills)
+    return (seq, float(created), float(timestamp))
+
+
+@functools.lru_cache(maxsize=4096)
+def _record_entries(
+    op: str, packed: Any
+) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, float, float]]:
+    """What write `op`'s stored record inserts and kills, and its timestamps, decoded and
+    checked once per process for incremental imports (a simulation's replicas all read
+    every record; a record never changes)."""
+    born: dict[str, Any] = {}
+    killed: set[str] = set()
+    stamp = _read_record(_unpack(packed), op, born, killed)
+    return tuple(born.items()), tuple(killed), stamp
+
+
+def _is_op(op: object) -> bool:
+    """An op id as writers make it: `peer:counter` in canonical decimal (no leading zeros;
+    a peer below 2**64, a counter below 2**31, as in Loro). Only one spelling per op, so
+    two records never rank alike, and never a number too long for int()."""
+    if type(op) is not str or not op.isascii():
+        return False
+    peer, sep, counter = op.partition(":")
+    return bool(sep) and _is_decimal(peer, _PEER_BOUND) and _is_decimal(counter, _COUNTER_BOUND)
+
+
+_PEER_BOUND: Final = str(2**64)
+
+
+_COUNTER_BOUND: Final = str(2**31)
+
+
+def _is_decimal(digits: str, bound: str) -> bool:
+    """`digits` is a number below `bound` (decimal text) as str(int) writes it: digit
+    strings of one length compare as their numbers do."""
+    if not digits.isdigit() or (digits[0] == "0" and len(digits) > 1):
+        return False
+    return len(digits) < len(bound) or (len(digits) == len(bound) and digits < bound)
+
+
+def _is_time(x: object) -> bool:
+    """Seconds as a record stores them: a finite float, or an int that a float holds
+    (writers before 2026-11-28 stored int clocks as ints, e.g. time.time_ns())."""
+    if type(x) is float:
+        return math.isfinite(x)
+    return type(x) is int and -(2**1023) < x < 2**1023
+
+
+def _read_fields(eid: str, payload: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The immutable fields of an entry, parsed once per process: a simulation holds
+    every write once per replica (a thousand of them), and so do many stores in one
+    process. Strings are interned for the same reason."""
+    eid = _intern(eid)
+    parts = eid.split(_SEP)
+    tag = parts[0]
+    if len(parts) != (5 if tag == "s" else 3) or not _is_op(parts[3 if tag == "s" else 2]):
+        raise ValueError(f"not an entry id: {eid!r:.80}")
+    path = _parse_path(parts[1])
+    values: Sequence[Any] = payload
+    if tag == "r":
+        kind, scalar, agent = values
+        if kind not in _CODE_KIND or type(agent) is not str:
+            raise ValueError(f"presence of kind {kind!r} by {agent!r}")
+        return (eid, path, _intern(parts[2]), _intern(agent), str(kind), scalar)
+    if tag == "s":
+        agent, pos = values
+        if type(agent) is not str or type(pos) is not str:
+            raise ValueError(f"element tag by {agent!r} at {pos!r}")
+        elem, op, idx = _intern(parts[2]), _intern(parts[3]), int(parts[4])
+        stamp = (_intern(pos), op, idx)
+        return (eid, path, op, _intern(agent), _TAG, _parse_element(elem), elem, stamp)
+    if tag == "c":
+        delta, agent = values
+        if type(delta) not in (int, float) or type(agent) is not str:
+            raise ValueError(f"increment {delta!r} by {agent!r}")
+        return (eid, path, _intern(parts[2]), _intern(agent), _DELTA, delta)
+    raise CorruptUpdateError(f"unrecognised entry {eid!r}")
+
+
+# parsed once per process per entry (payloads of registers holding containers are not
+# hashable: those are parsed each time)
+_parse_fields: Final = functools.lru_cache(maxsize=1 << 16)(_read_fields)
+
+
+_intern: Final = sys.intern
+
+
+_ELEMENT: Final = msgspec.json.Decoder()
+
+
+def _parse_element(elem: str) -> Any:
+    try:
+        return _ELEMENT.decode(elem)
+    except msgspec.DecodeError:
+        return json.loads(elem)  # what msgspec refuses (e.g. 1e400), json reads
+
+
+def _decode_version(since: object) -> Any:
+    if not isinstance(since, bytes | bytearray | memoryview):
+        raise TypeError(f"version digest must be bytes, got {type(since).__name__}")
+    try:
+        pairs = _VERSION_DECODER.decode(since)
+    except msgspec.DecodeError as exc:
+        raise CorruptUpdateError(f"not a version digest ({len(since)} bytes): {exc}") from None
+    vv = loro.VersionVector()
+    set_end, make_id = vv.set_end, loro.ID
+    for peer, end in pairs:  # ranges were checked while decoding
+        set_end(make_id(peer, end))
+    return vv
