@@ -30,6 +30,7 @@ COMPILED_MODULES: Final = (
     "_core_lists",
     "_core_text",
     "_core_values",
+    "_core_write",
     "_core",
 )
 COMPILED_DIR: Final = "_compiled"
