@@ -38,7 +38,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 from mypy_extensions import mypyc_attr
 
@@ -54,7 +54,6 @@ from ._core_keys import (
     _KeyState,
     _parse_entry,
     _stamp_of,
-    _TextTrack,
 )
 from ._core_layout import (
     _COUNTER_OF,
@@ -72,22 +71,12 @@ from ._core_layout import (
     _pack,
     _read_record,
     _record_entries,
-    _text_ops,
     _unpack,
     loro,
 )
-from ._core_text import (
-    _CACHED_TEXT_EDITS,
-    _HELD_TEXT_CHARS,
-    _deleted_spans,
-    _drop_held_texts,
-    _edit_text,
-    _next_counter,
-    _spans_overlap,
-    _TextPlan,
-)
+from ._core_text import TextFields
 from ._core_values import _copy, _lookup, _tidy_number
-from ._core_views import _NEVER, Turn, _alive, _view_epoch
+from ._core_views import Turn, _alive, _view_epoch
 from ._core_write import _Node, _Ops, _plan_tree, _synthetic
 from ._errors import CorruptUpdateError
 from ._logging import get_logger
@@ -104,7 +93,6 @@ from ._values import (
 )
 
 ConflictValue = Literal["placeholder", "provisional"]
-T = TypeVar("T")
 
 __all__ = [
     "ConflictValue",
@@ -206,8 +194,6 @@ class Core:
         self._dir_changed: set[str] = set()
         self._records_arrived: dict[str, set[str]] = {}
         self._import_subscription: Any = None
-        # peers of edits made at an older version (`_edit_peer`), reused when they can be
-        self._edit_peers: list[int] = []
         self._epoch = 0
         # bumped whenever Loro's state may change other than by a local edit of one text
         # (an import, a checkout, a fork merged back): what `_TextTrack.known` is checked by
@@ -225,15 +211,13 @@ class Core:
         self._settling = False  # an import's keys are being read (`_settle`)
         self._evict_above = hot_keys + hot_keys // 4
         self._bad_kids: set[str] = set()  # directory entries reported unreadable
-        # what each concurrent text edit deleted and the text it left, read from its ops
-        # in the log once (`_from_log`)
-        self._text_edits: dict[tuple[tuple[int, int, int], str], Any] = {}
         self._kids: dict[tuple[Namespace, str], str] = {}
         # the live turns, by weak reference (a dead turn's reference drops itself): a
         # plain set, as a WeakSet's `len()` runs interpreted and `_bury` asks per write
         self._turns: set[weakref.ref[Turn]] = set()
         self._pathjson: dict[FieldPath, str] = {}
         self._regids: dict[FieldPath, str] = {}
+        self._texts = TextFields(self)
         self._counts = {
             "writes": 0,
             "deletes": 0,
@@ -891,7 +875,7 @@ class Core:
             _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
         for path, entries in state.regs.items():
             if any(e.kind == "t" for e in entries.values()):
-                self._touch_text(state, path, op=None)
+                self._texts.touch(state, path, op=None)
         state.value_valid = False
         state.changed_epoch = epoch
         return state, fresh
@@ -1112,7 +1096,7 @@ class Core:
                 self._bury(state, entry, epoch, op)
         merged: dict[FieldPath, str] = {}  # the texts as they read now
         for path, (frontiers, text) in ops.text_paths.items():
-            merged[path] = self._touch_text(state, path, op=op, frontiers=frontiers, text=text)
+            merged[path] = self._texts.touch(state, path, op=op, frontiers=frontiers, text=text)
         if state.meta_rank is None or rank > state.meta_rank:  # (not so only at _SEQ_MAX)
             state.meta, state.meta_rank = (created, now), rank
         state.history_ops.add(op)
@@ -1159,220 +1143,6 @@ class Core:
                 op=op,
             )
         return PutResult(op, new)
-
-    def _touch_text(
-        self,
-        state: _KeyState,
-        path: FieldPath,
-        *,
-        op: str | None,
-        frontiers: Any = None,
-        text: str | None = None,
-    ) -> str:
-        """Remember the text after a change: the base for writers whose view is older.
-        Returns the text as it reads now.
-
-        For a local write `frontiers`/`text` describe what its writer now believes (its
-        own edit on top of its base), which can differ from the merged text.
-        """
-        track = self._text_track(state, path)
-        # an edit of the current text itself (no older base) reads as written
-        merged = text if frontiers is None and text is not None else self._text_now(track)
-        track.known, track.known_at = merged, self._loro_changes
-        snapshots = track.snapshots
-        if text is None and op is None and snapshots and snapshots[-1][3] == merged:
-            return merged
-        # what every writer that looks from now on sees: the merged text
-        believed_here = frontiers is None and text == merged  # its writer saw it all
-        owner = op or "" if believed_here else ""
-        epoch = self._epoch
-        snapshots.append((epoch, owner, self._doc.oplog_frontiers, merged, epoch))
-        track.held += len(merged)
-        if frontiers is not None and text is not None:
-            # what this op's own writer believes (its edit on its older base): for that
-            # writer only, so it is never visible by epoch, and only until that writer
-            # has seen the merged text recorded with it
-            snapshots.append((_NEVER, op or "", frontiers, text, epoch))
-            track.held += len(text)
-        if track.held > _HELD_TEXT_CHARS:
-            _drop_held_texts(track)
-        if not self._turns:
-            if len(snapshots) > 1:
-                self._release_views(state, track)
-        elif len(snapshots) >= track.release_at:
-            # a live turn whose view stays old (a superstep's base) keeps everything after
-            # it: tried again only once the list has doubled, so a long run of writes
-            # under it costs amortized O(1) each, not a scan per write
-            self._release_views(state, track)
-            track.release_at = max(16, 2 * len(track.snapshots))
-        return merged
-
-    def _release_views(self, state: _KeyState, track: _TextTrack) -> None:
-        """Drop the versions of a text that no live writer's view is as old as: with no
-        live turn, all but the newest; else those older than the newest one at or before
-        the oldest view of this key a live turn may still write from."""
-        snapshots = track.snapshots
-        live = [t for ref in list(self._turns) if (t := ref()) is not None]
-        if not live:
-            newest = [s for s in snapshots if s[0] != _NEVER][-1:]
-            if len(snapshots) > len(newest):
-                track.snapshots = newest
-                track.held = sum(len(s[3]) for s in newest if s[3] is not None)
-            return
-        ident = (state.namespace, state.key)
-        horizon = min(_view_epoch(t, ident) for t in live)
-        base = -1  # the newest version at or before the horizon: the oldest view's base
-        for i, snapshot in enumerate(snapshots):
-            if snapshot[0] <= horizon:
-                base = i
-        track.snapshots = [
-            s
-            for i, s in enumerate(snapshots)
-            if i == base or (s[0] > horizon if s[0] != _NEVER else s[4] > horizon)
-        ]
-        track.held = sum(len(s[3]) for s in track.snapshots if s[3] is not None)
-
-    def _edit_peer(self, doc: Any) -> int:
-        """The peer an edit at the checked-out older version is made as: one of the
-        earlier edit peers whose ops all precede that version (its next op follows them
-        causally, as a peer's ops must), else the fresh one Loro's checkout chose.
-
-        Reused because Loro's checkout of a text costs time in its number of peers as
-        well as its ops: a fresh peer per old-view edit made each next checkout slower
-        (quadratic over a LangGraph run whose parallel nodes rewrite one text)."""
-        base, log = doc.state_vv, doc.oplog_vv
-        for peer in self._edit_peers:
-            if base.get_last(peer) == log.get_last(peer):
-                doc.peer_id = peer
-                return peer
-        peer = int(doc.peer_id)
-        self._edit_peers.append(peer)
-        return peer
-
-    def _text_at(self, track: _TextTrack, frontiers: Any) -> str:
-        """The text as it read at an older version of the document."""
-        return self._read_at(frontiers, lambda doc: str(doc.get_text(track.name).to_string()))
-
-    def _read_at(self, frontiers: Any, read: Callable[[Any], T]) -> T:
-        """`read` applied to the document as it was at `frontiers`.
-
-        Checked out in place and back: the cost is that of the ops in between. A fork
-        (`fork_at`) copies the whole document, which made every old-view read cost as much
-        as the history of all keys (19 ms each in a 480-write LangGraph run). While
-        imports wait to be settled the state is not the log's, so then a fork it is.
-        """
-        doc = self._doc
-        if self._unsettled or doc.is_detached():
-            return read(doc.fork_at(frontiers))
-        doc.commit()  # (a checkout commits pending ops anyway; say so here)
-        doc.checkout(frontiers)
-        try:
-            return read(doc)
-        finally:
-            doc.checkout_to_latest()
-
-    def _text_track(self, state: _KeyState, path: FieldPath) -> _TextTrack:
-        track = state.texts.get(path)
-        if track is None:
-            name = f"t:{state.kid}:{_hash(self._pj(path))[:12]}"
-            track = _TextTrack(name, self._doc.get_text(name))
-            state.texts[path] = track
-        return track
-
-    def _text_now(self, track: _TextTrack) -> str:
-        """The text as it reads in Loro now."""
-        known = track.known
-        if known is not None and track.known_at == self._loro_changes:
-            return known
-        current = str(track.handle.to_string())
-        track.known, track.known_at = current, self._loro_changes
-        return current
-
-    def _text_base(
-        self, track: _TextTrack, visible: Visible, seen_any: bool, current: str
-    ) -> tuple[Any, str] | None:
-        """(frontiers, text) the writer's edit is a diff against; None: the current text."""
-        if not seen_any:
-            # the field is new to this writer, but text may already be there that it never
-            # saw (a concurrent creation whose presence has not arrived yet): keep it
-            return (loro.Frontiers(), "") if current else None
-        if visible is _alive:
-            return None
-        snapshots = track.snapshots
-        if not snapshots:
-            return None
-        probe = _Entry("", (), "", "", "t", None)
-        for i in range(len(snapshots) - 1, -1, -1):
-            epoch, op, frontiers, text, made = snapshots[i]
-            if epoch == _NEVER:
-                probe.born, probe.op = made, ""
-                if visible(probe):
-                    continue  # its writer has read the merged text since: that is its base
-            probe.born, probe.op = epoch, op
-            if visible(probe):
-                if i == len(snapshots) - 1 and text == current:
-                    return None
-                return frontiers, self._text_at(track, frontiers) if text is None else text
-        # no version as old as this view is kept (released versions are only those no
-        # live view is as old as, so this view predates the text here): the oldest
-        for epoch, _, frontiers, text, _ in snapshots:
-            if epoch != _NEVER:
-                return frontiers, self._text_at(track, frontiers) if text is None else text
-        return None
-
-    def _text_plan(
-        self, state: _KeyState, path: FieldPath, new: str, visible: Visible, seen_any: bool
-    ) -> _TextPlan | None:
-        """What editing a text field to `new` as a diff against what its writer saw
-        involves: its current content and the base of the diff (None: the current text);
-        None if the edit changes nothing."""
-        track = self._text_track(state, path)
-        current = self._text_now(track)
-        base = self._text_base(track, visible, seen_any, current)
-        if (current if base is None else base[1]) == new:
-            return None
-        return current, base
-
-    def _write_text(
-        self, state: _KeyState, path: FieldPath, new: str, plan: _TextPlan
-    ) -> tuple[Any, str, list[int] | None]:
-        """Apply a planned text edit. Returns (frontiers, text) of the writer's new view
-        (frontiers None: the whole document after commit) and, for an edit that may have
-        deleted characters of its base, its ops as `[peer, start, end]` counters (what
-        `_text_contenders` reads its deletions and its writer's text from)."""
-        track = self._text_track(state, path)
-        current, base = plan
-        track.known = None  # until the write records what the text reads after it
-        if base is None:
-            doc, peer = self._doc, self._peer
-            start = _next_counter(doc, peer)
-            deleting = _edit_text(track.handle, current, new)
-            ops = [peer, start, _next_counter(doc, peer)] if deleting else None
-            self._left_by(ops, new)
-            return None, new, ops
-        frontiers, base_text = base
-        # the writer's base is an older version: edit there, as a peer of its own, and
-        # return to the latest version, so edits it had not seen are kept (Loro merges
-        # the two like concurrent peers)
-        doc = self._doc
-        doc.commit()
-        doc.set_detached_editing(True)
-        try:
-            doc.checkout(frontiers)  # (a new peer id per checkout, Loro's rule)
-            edit_peer = self._edit_peer(doc)
-            start = _next_counter(doc, edit_peer)
-            deleting = _edit_text(doc.get_text(track.name), base_text, new)
-            doc.commit()
-            edited_at = doc.state_frontiers
-            end = _next_counter(doc, edit_peer)
-        finally:
-            doc.checkout_to_latest()
-            doc.set_detached_editing(False)
-            doc.peer_id = self._peer  # this replica's writes go on under its own peer
-        self._loro_changes += 1
-        ops = [edit_peer, start, end] if deleting else None
-        self._left_by(ops, new)
-        return edited_at, new, ops
 
     # -- materialization and conflicts ------------------------------------------------
     def _materialize(self, state: _KeyState) -> dict[str, JSON] | None:
@@ -1505,7 +1275,7 @@ class Core:
             return None
         same_kind = len({e.kind for e in entries}) == 1
         if same_kind and entries[0].kind == "t":
-            return self._text_contenders(state, path, entries)
+            return self._texts.contenders(state, path, entries)
         if same_kind and (
             entries[0].kind != "r" or len({canonical(e.value) for e in entries}) == 1
         ):
@@ -1530,83 +1300,6 @@ class Core:
         ordered = sorted(entries, key=lambda e: _op_sort_key(e.op))
         return tuple(Contender(e.agent, e.op, shown(e)) for e in ordered)
 
-    def _text_contenders(
-        self, state: _KeyState, path: FieldPath, entries: list[_Entry]
-    ) -> tuple[Contender, ...] | None:
-        """Concurrent edits of one text (live presences none of whose writers saw the
-        others): a conflict when two of them deleted or replaced a character in common
-        and left different texts; each such writer's whole text is a contender. Edits of
-        disjoint parts merge by character (None). What each edit deleted and the text it
-        left are read from its own ops in Loro's log, once."""
-        edits = []
-        for entry in entries:
-            ops = _text_ops(entry.value)
-            if ops is not None:
-                edits.append((entry, ops, self._text_deletions(ops)))
-        involved: dict[str, _Entry] = {}
-        texts: dict[str, str] = {}
-        for i, (left, left_ops, left_deleted) in enumerate(edits):
-            for right, right_ops, right_deleted in edits[i + 1 :]:
-                if not _spans_overlap(left_deleted, right_deleted):
-                    continue
-                for entry, ops in ((left, left_ops), (right, right_ops)):
-                    if entry.eid not in texts:
-                        texts[entry.eid] = self._text_left(state, path, ops)
-                if texts[left.eid] != texts[right.eid]:
-                    involved[left.eid], involved[right.eid] = left, right
-        if not involved:
-            return None
-        ordered = sorted(involved.values(), key=lambda e: _op_sort_key(e.op))
-        return tuple(Contender(e.agent, e.op, texts[e.eid]) for e in ordered)
-
-    def _text_deletions(self, ops: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-        """The characters a text edit deleted, from its ops (`_deleted_spans`)."""
-        return self._from_log(ops, "deleted", lambda: _deleted_spans(self._export_ops(ops)), [])
-
-    def _text_left(self, state: _KeyState, path: FieldPath, ops: tuple[int, int, int]) -> str:
-        """The text as its writer left it: at its last op (its base and its own edit)."""
-        name = self._text_track(state, path).name
-        peer, _, end = ops
-
-        def read() -> str:
-            at = loro.Frontiers.from_id(loro.ID(peer, end - 1))
-            return self._read_at(at, lambda doc: str(doc.get_text(name).to_string()))
-
-        return self._from_log(ops, "text", read, "")
-
-    def _left_by(self, ops: list[int] | None, text: str) -> None:
-        """What `_text_left` reads for an edit made here: the text its writer wrote
-        (its edit applied to its base), known without reading back through Loro."""
-        if ops is not None:
-            peer, start, end = ops
-            self._cache_text_edit((peer, start, end), "text", text)
-
-    def _export_ops(self, ops: tuple[int, int, int]) -> Any:
-        peer, start, end = ops
-        return self._doc.export_json_in_id_span(loro.IdSpan(peer, loro.CounterSpan(start, end)))
-
-    def _from_log(
-        self, ops: tuple[int, int, int], what: str, read: Callable[[], T], absent: T
-    ) -> T:
-        """What `read` finds about a text edit's ops in Loro's log, read once (an edit's
-        ops never change); `absent` when the ops are not in this log (a forged presence)."""
-        cached = self._text_edits.get((ops, what), _ABSENT)
-        if cached is not _ABSENT:
-            return cached  # type: ignore[no-any-return]
-        try:
-            found = read()
-        except BaseException as exc:
-            if not _is_loro_failure(exc):
-                raise
-            found = absent
-        self._cache_text_edit(ops, what, found)
-        return found
-
-    def _cache_text_edit(self, ops: tuple[int, int, int], what: str, found: object) -> None:
-        if len(self._text_edits) > _CACHED_TEXT_EDITS:
-            self._text_edits.clear()
-        self._text_edits[(ops, what)] = found
-
     def _shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
         """What a conflicted field reads back as: identical on every replica."""
         if self._conflict_value == "provisional":
@@ -1623,7 +1316,7 @@ class Core:
                 seen.setdefault(e.elem, e.value)
             return list(seen.values())
         if kind == "t":
-            return self._text_now(self._text_track(state, path))
+            return self._texts.now(self._texts.track(state, path))
         if kind == "c":
             total = sum(e.value for e in state.deltas.get(path, {}).values())
             return _tidy_number(total)

@@ -309,7 +309,7 @@ class _Ops:
         text twice in a write; the write then starts from nothing (`seen_any` False), so
         whether it changes anything does not depend on the clear before it (its plan is
         made again once the clear is applied)."""
-        plan = self.core._text_plan(self.state, path, new, self.visible, seen_any)
+        plan = self.core._texts.plan(self.state, path, new, self.visible, seen_any)
         if plan is None:
             return False
         self.text_calls.append((path, new, seen_any, plan))
@@ -324,11 +324,11 @@ class _Ops:
         for path, new, seen_any, planned in self.text_calls:
             plan: _TextPlan | None = planned
             if path in edited:
-                plan = self.core._text_plan(self.state, path, new, self.visible, seen_any)
+                plan = self.core._texts.plan(self.state, path, new, self.visible, seen_any)
             edited.add(path)
             if plan is None:
                 continue
-            frontiers, text, ops = self.core._write_text(self.state, path, new, plan)
+            frontiers, text, ops = self.core._texts.write(self.state, path, new, plan)
             self.text_paths[path] = (frontiers, text)
             presence = self.text_presence.get(path)
             if ops is not None and presence is not None:
