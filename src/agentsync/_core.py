@@ -38,7 +38,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -46,14 +46,12 @@ from ._core_keys import (
     _ABSENT,
     _GRAVE_BATCHES_UP_TO,
     Visible,
-    _Absent,
     _bucket,
     _ColdKey,
     _died_of,
     _Entry,
     _KeyState,
     _parse_entry,
-    _stamp_of,
 )
 from ._core_layout import (
     _COUNTER_OF,
@@ -75,24 +73,21 @@ from ._core_layout import (
     loro,
 )
 from ._core_text import TextFields
-from ._core_values import _copy, _lookup, _tidy_number
+from ._core_values import ConflictValue, Values, _copy, _lookup
 from ._core_views import Turn, _alive, _view_epoch
 from ._core_write import _Node, _Ops, _plan_tree, _synthetic
 from ._errors import CorruptUpdateError
 from ._logging import get_logger
-from ._types import JSON, Contender, Escalation, Namespace, WriteAction, WriteRecord
+from ._types import JSON, Escalation, Namespace, WriteAction, WriteRecord
 from ._values import (
     FieldPath,
     Schema,
-    canonical,
     declared_kind,
     dotted,
     lone_surrogate_at,
     normalize_schema,
     validate_value,
 )
-
-ConflictValue = Literal["placeholder", "provisional"]
 
 __all__ = [
     "ConflictValue",
@@ -174,7 +169,7 @@ class Core:
             raise ValueError(f"hot_keys must be a positive int, got {hot_keys!r}")
         self._hot_keys: int = hot_keys
         if conflict_value == "placeholder" or conflict_value == "provisional":  # noqa: PLR1714
-            self._conflict_value: ConflictValue = conflict_value
+            conflict: ConflictValue = conflict_value
         else:
             raise ValueError(
                 f"conflict_value must be 'placeholder' or 'provisional', got {conflict_value!r}"
@@ -218,6 +213,7 @@ class Core:
         self._pathjson: dict[FieldPath, str] = {}
         self._regids: dict[FieldPath, str] = {}
         self._texts = TextFields(self)
+        self._values = Values(self, self._texts, conflict)
         self._counts = {
             "writes": 0,
             "deletes": 0,
@@ -354,7 +350,7 @@ class Core:
             state = self._state(namespace, key, create=False)
             if state is None:
                 return None
-            value, meta = self._materialize(state), state.meta
+            value, meta = self._values.materialize(state), state.meta
         if value is None:
             return None
         created, updated = meta or (0.0, 0.0)
@@ -380,7 +376,7 @@ class Core:
         for state in list(self._keys.values()):  # (a cold key has no open conflict)
             if namespace is not None and state.namespace[: len(namespace)] != namespace:
                 continue
-            self._materialize(state)
+            self._values.materialize(state)
             out.extend(state.conflicts.values())
         out.sort(key=lambda e: (e.namespace, e.key, e.path))
         return out
@@ -419,7 +415,7 @@ class Core:
         for kid in [*self._keys, *self._cold]:
             # which entries survive is in a key's state alone: a cold one is read back
             state = self._keys.get(kid) or self._restore(kid)
-            if state is None or self._materialize(state) is None:
+            if state is None or self._values.materialize(state) is None:
                 continue
             per_field: dict[str, set[str]] = {}
             text_writers: dict[str, set[str]] = {}
@@ -607,7 +603,7 @@ class Core:
                 state, fresh = loaded
                 changed.append((state.namespace, state.key))
                 new_ops.extend(sorted(fresh, key=_op_sort_key))
-                new_escalations.extend(self._refresh_conflicts(state))
+                new_escalations.extend(self._values.refresh_conflicts(state))
         finally:
             self._settling = False
             self._records_arrived.clear()  # (a key left unread lists its records anew)
@@ -1048,7 +1044,7 @@ class Core:
         counter = 0 if last is None else last + 1
         op = f"{self._peer}:{counter}"
         if visible is _alive:
-            self._materialize(state)
+            self._values.materialize(state)
             view = state.live_view
         else:
             view = self._view(state, visible)
@@ -1109,10 +1105,10 @@ class Core:
                 # its next write sees everything too, unless another change lands first
                 turn.read_epochs[(state.namespace, state.key)] = epoch
         self._counts[_COUNTER_OF[action]] += 1
-        if visible is _alive and self._refresh_written(state, ops, merged):
+        if visible is _alive and self._values.refresh_written(state, ops, merged):
             new = []
         else:
-            new = self._refresh_conflicts(state)
+            new = self._values.refresh_conflicts(state)
         if ops.concurrent:
             self._counts["semantic_conflicts" if new else "mergeable_concurrent"] += 1
         if log.debug_enabled():  # a write must not pay for an event nobody reads
@@ -1143,184 +1139,6 @@ class Core:
                 op=op,
             )
         return PutResult(op, new)
-
-    # -- materialization and conflicts ------------------------------------------------
-    def _materialize(self, state: _KeyState) -> dict[str, JSON] | None:
-        if state.value_valid:
-            return state.value
-        self._refresh_conflicts(state)
-        return state.value
-
-    def _refresh_conflicts(self, state: _KeyState) -> list[Escalation]:
-        """Recompute the value and the open conflicts of a key; return the new conflicts."""
-        conflicts: dict[str, Escalation] = {}
-        view = self._view(state, _alive)
-        state.live_view = view
-        children: dict[FieldPath, list[str]] = {}
-        for path in view:
-            if path:
-                children.setdefault(path[:-1], []).append(path[-1])
-        state.live_children = children
-        state.live_exact = all(e.eid for entries in view.values() for e in entries)
-        value = self._build(state, (), view, children, conflicts)
-        state.value = value if isinstance(value, dict) else None
-        state.value_valid = True
-        fresh = [esc for cid, esc in conflicts.items() if cid not in state.conflicts]
-        state.conflicts = conflicts
-        return fresh
-
-    def _refresh_written(self, state: _KeyState, ops: _Ops, texts: dict[FieldPath, str]) -> bool:
-        """After a write that had seen everything of the key: update the value and the
-        live view in place for just the fields it changed, as `_refresh_conflicts` would
-        compute them. False (nothing settled; rebuild) unless the key had no open conflict,
-        its view held no synthetic presence (those are attributed to the latest content
-        beneath them) and the write kept its shape: no field appeared or vanished, and
-        each field whose presence changed now has exactly one (so no conflict arose).
-        `texts`: the texts it edited, as they read after it (already read from Loro).
-        """
-        value = state.value
-        if value is None or state.conflicts or not state.live_exact:
-            return False
-        view = state.live_view
-        touched: dict[FieldPath, bool] = {}  # path -> whether its presence changed
-        for entry in ops.inserted:
-            if entry.kind in _PRESENCE:
-                touched[entry.path] = True
-            else:
-                touched.setdefault(entry.path, False)
-        for entry in ops.removed:
-            if entry.kind in _PRESENCE:
-                touched[entry.path] = True
-            else:
-                touched.setdefault(entry.path, False)
-        for path in ops.text_paths:
-            touched.setdefault(path, False)
-        regs = state.regs
-        for path, presence in touched.items():
-            if path not in view:
-                return False  # a new field
-            if presence:
-                live = regs.get(path)
-                if live is None or len(live) != 1:
-                    return False  # a field gone, or more than one presence
-                view[path] = list(live.values())
-        children = state.live_children
-        conflicts: dict[str, Escalation] = {}
-        for path in touched:
-            entries = view[path]
-            kind = entries[0].kind
-            built: JSON | _Absent
-            if len(entries) == 1 and kind != "m":  # a leaf as `_build` reads it
-                if kind == "r":
-                    built = entries[0].value
-                elif kind == "t" and path in texts:
-                    built = texts[path]
-                else:
-                    built = self._content(state, path, kind)
-            else:
-                built = self._build(state, path, view, children, conflicts)
-                if conflicts or isinstance(built, _Absent):
-                    return False
-            if not path:
-                if not isinstance(built, dict):
-                    return False
-                value = state.value = built
-                continue
-            parent: Any = value
-            for part in path[:-1]:
-                parent = parent[part]
-            parent[path[-1]] = built
-        state.value_valid = True
-        return True
-
-    def _build(
-        self,
-        state: _KeyState,
-        path: FieldPath,
-        view: dict[FieldPath, list[_Entry]],
-        children: dict[FieldPath, list[str]],
-        conflicts: dict[str, Escalation],
-    ) -> JSON | _Absent:
-        entries = view.get(path)
-        if not entries:
-            return _ABSENT
-        contenders = self._contenders(state, path, entries, view, children)
-        if contenders is None:
-            kind = entries[0].kind
-            if kind == "m":
-                out: dict[str, JSON] = {}
-                for child in sorted(children.get(path, ())):
-                    v = self._build(state, (*path, child), view, children, conflicts)
-                    if not isinstance(v, _Absent):
-                        out[child] = v
-                return out
-            if kind != "r":
-                return self._content(state, path, kind)
-            only: JSON = entries[0].value
-            return only
-        esc = Escalation(state.namespace, state.key, dotted(path), contenders, path)
-        conflicts[esc.id] = esc
-        return self._shown(path, contenders)
-
-    def _contenders(
-        self,
-        state: _KeyState,
-        path: FieldPath,
-        entries: list[_Entry],
-        view: dict[FieldPath, list[_Entry]] | None = None,
-        children: dict[FieldPath, list[str]] | None = None,
-    ) -> tuple[Contender, ...] | None:
-        """The contenders if these presence entries of one field disagree, else None."""
-        if len(entries) < 2:
-            return None
-        same_kind = len({e.kind for e in entries}) == 1
-        if same_kind and entries[0].kind == "t":
-            return self._texts.contenders(state, path, entries)
-        if same_kind and (
-            entries[0].kind != "r" or len({canonical(e.value) for e in entries}) == 1
-        ):
-            return None
-        if view is None or children is None:
-            view = self._view(state, _alive)
-            children = {}
-            for p in view:
-                if p:
-                    children.setdefault(p[:-1], []).append(p[-1])
-
-        def shown(e: _Entry) -> JSON:
-            if e.kind == "r":
-                return e.value  # type: ignore[no-any-return]
-            if e.kind == "m":
-                # the map as it reads now, without the contest at this path
-                inner = {**view, path: [e]}
-                built = self._build(state, path, inner, children, {})
-                return None if isinstance(built, _Absent) else built
-            return self._content(state, path, e.kind)
-
-        ordered = sorted(entries, key=lambda e: _op_sort_key(e.op))
-        return tuple(Contender(e.agent, e.op, shown(e)) for e in ordered)
-
-    def _shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
-        """What a conflicted field reads back as: identical on every replica."""
-        if self._conflict_value == "provisional":
-            return max(contenders, key=lambda c: (canonical(c.value), c.op_id)).value
-        return f"<escalated:{dotted(path)}>"
-
-    def _content(self, state: _KeyState, path: FieldPath, kind: str) -> JSON:
-        if kind in ("s", "l"):
-            tags = sorted(state.tags.get(path, {}).values(), key=_stamp_of)
-            if kind == "l":
-                return [e.value for e in tags]
-            seen: dict[str, JSON] = {}
-            for e in tags:
-                seen.setdefault(e.elem, e.value)
-            return list(seen.values())
-        if kind == "t":
-            return self._texts.now(self._texts.track(state, path))
-        if kind == "c":
-            total = sum(e.value for e in state.deltas.get(path, {}).values())
-            return _tidy_number(total)
-        raise AssertionError(f"unknown kind code {kind!r}")
 
 
 # --------------------------------------------------------------------------------------

@@ -9,17 +9,19 @@ in Loro, so replicas holding the same ops read the same value and the same confl
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ._core_keys import _ABSENT
-from ._core_layout import _COPY, _PACK
-from ._types import JSON
-from ._values import (
-    FieldPath,
-    canonical,
-)
+from ._core_keys import _ABSENT, _Absent, _Entry, _KeyState, _stamp_of
+from ._core_layout import _COPY, _PACK, _PRESENCE, _op_sort_key
+from ._core_text import TextFields
+from ._core_views import _alive
+from ._types import JSON, Contender, Escalation
+from ._values import FieldPath, canonical, dotted
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+ConflictValue = Literal["placeholder", "provisional"]
+"""What a conflicted field reads back as until resolved."""
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -62,3 +64,201 @@ def _lookup(value: Any, path: FieldPath) -> Any:
 
 def _tidy_number(x: int | float) -> int | float:  # not `float`: mypyc would coerce ints
     return int(x) if isinstance(x, float) and x.is_integer() and abs(x) < 2**53 else x
+
+
+if TYPE_CHECKING:  # Core and _Ops import this module
+    from ._core import Core
+    from ._core_write import _Ops
+
+
+class Values:
+    """The values and open conflicts of one `Core`'s keys: a key's value built from its
+    live entries, the contenders of a field whose live presences disagree, and what a
+    conflicted field reads back as (`conflict_value`).
+
+    Reads the live view through its core and text fields through `texts`; writes only
+    the derived parts of a `_KeyState` (value, live view, conflicts).
+    """
+
+    def __init__(self, core: Core, texts: TextFields, conflict_value: ConflictValue) -> None:
+        self._core = core
+        self._texts = texts
+        self.conflict_value: ConflictValue = conflict_value
+
+    # -- materialization and conflicts ------------------------------------------------
+    def materialize(self, state: _KeyState) -> dict[str, JSON] | None:
+        if state.value_valid:
+            return state.value
+        self.refresh_conflicts(state)
+        return state.value
+
+    def refresh_conflicts(self, state: _KeyState) -> list[Escalation]:
+        """Recompute the value and the open conflicts of a key; return the new conflicts."""
+        conflicts: dict[str, Escalation] = {}
+        view = self._core._view(state, _alive)
+        state.live_view = view
+        children: dict[FieldPath, list[str]] = {}
+        for path in view:
+            if path:
+                children.setdefault(path[:-1], []).append(path[-1])
+        state.live_children = children
+        state.live_exact = all(e.eid for entries in view.values() for e in entries)
+        value = self.build(state, (), view, children, conflicts)
+        state.value = value if isinstance(value, dict) else None
+        state.value_valid = True
+        fresh = [esc for cid, esc in conflicts.items() if cid not in state.conflicts]
+        state.conflicts = conflicts
+        return fresh
+
+    def refresh_written(self, state: _KeyState, ops: _Ops, texts: dict[FieldPath, str]) -> bool:
+        """After a write that had seen everything of the key: update the value and the
+        live view in place for just the fields it changed, as `refresh_conflicts` would
+        compute them. False (nothing settled; rebuild) unless the key had no open conflict,
+        its view held no synthetic presence (those are attributed to the latest content
+        beneath them) and the write kept its shape: no field appeared or vanished, and
+        each field whose presence changed now has exactly one (so no conflict arose).
+        `texts`: the texts it edited, as they read after it (already read from Loro).
+        """
+        value = state.value
+        if value is None or state.conflicts or not state.live_exact:
+            return False
+        view = state.live_view
+        touched: dict[FieldPath, bool] = {}  # path -> whether its presence changed
+        for entry in ops.inserted:
+            if entry.kind in _PRESENCE:
+                touched[entry.path] = True
+            else:
+                touched.setdefault(entry.path, False)
+        for entry in ops.removed:
+            if entry.kind in _PRESENCE:
+                touched[entry.path] = True
+            else:
+                touched.setdefault(entry.path, False)
+        for path in ops.text_paths:
+            touched.setdefault(path, False)
+        regs = state.regs
+        for path, presence in touched.items():
+            if path not in view:
+                return False  # a new field
+            if presence:
+                live = regs.get(path)
+                if live is None or len(live) != 1:
+                    return False  # a field gone, or more than one presence
+                view[path] = list(live.values())
+        children = state.live_children
+        conflicts: dict[str, Escalation] = {}
+        for path in touched:
+            entries = view[path]
+            kind = entries[0].kind
+            built: JSON | _Absent
+            if len(entries) == 1 and kind != "m":  # a leaf as `build` reads it
+                if kind == "r":
+                    built = entries[0].value
+                elif kind == "t" and path in texts:
+                    built = texts[path]
+                else:
+                    built = self.content(state, path, kind)
+            else:
+                built = self.build(state, path, view, children, conflicts)
+                if conflicts or isinstance(built, _Absent):
+                    return False
+            if not path:
+                if not isinstance(built, dict):
+                    return False
+                value = state.value = built
+                continue
+            parent: Any = value
+            for part in path[:-1]:
+                parent = parent[part]
+            parent[path[-1]] = built
+        state.value_valid = True
+        return True
+
+    def build(
+        self,
+        state: _KeyState,
+        path: FieldPath,
+        view: dict[FieldPath, list[_Entry]],
+        children: dict[FieldPath, list[str]],
+        conflicts: dict[str, Escalation],
+    ) -> JSON | _Absent:
+        entries = view.get(path)
+        if not entries:
+            return _ABSENT
+        contenders = self.contenders(state, path, entries, view, children)
+        if contenders is None:
+            kind = entries[0].kind
+            if kind == "m":
+                out: dict[str, JSON] = {}
+                for child in sorted(children.get(path, ())):
+                    v = self.build(state, (*path, child), view, children, conflicts)
+                    if not isinstance(v, _Absent):
+                        out[child] = v
+                return out
+            if kind != "r":
+                return self.content(state, path, kind)
+            only: JSON = entries[0].value
+            return only
+        esc = Escalation(state.namespace, state.key, dotted(path), contenders, path)
+        conflicts[esc.id] = esc
+        return self.shown(path, contenders)
+
+    def contenders(
+        self,
+        state: _KeyState,
+        path: FieldPath,
+        entries: list[_Entry],
+        view: dict[FieldPath, list[_Entry]] | None = None,
+        children: dict[FieldPath, list[str]] | None = None,
+    ) -> tuple[Contender, ...] | None:
+        """The contenders if these presence entries of one field disagree, else None."""
+        if len(entries) < 2:
+            return None
+        same_kind = len({e.kind for e in entries}) == 1
+        if same_kind and entries[0].kind == "t":
+            return self._texts.contenders(state, path, entries)
+        if same_kind and (
+            entries[0].kind != "r" or len({canonical(e.value) for e in entries}) == 1
+        ):
+            return None
+        if view is None or children is None:
+            view = self._core._view(state, _alive)
+            children = {}
+            for p in view:
+                if p:
+                    children.setdefault(p[:-1], []).append(p[-1])
+
+        def shown(e: _Entry) -> JSON:
+            if e.kind == "r":
+                return e.value  # type: ignore[no-any-return]
+            if e.kind == "m":
+                # the map as it reads now, without the contest at this path
+                inner = {**view, path: [e]}
+                built = self.build(state, path, inner, children, {})
+                return None if isinstance(built, _Absent) else built
+            return self.content(state, path, e.kind)
+
+        ordered = sorted(entries, key=lambda e: _op_sort_key(e.op))
+        return tuple(Contender(e.agent, e.op, shown(e)) for e in ordered)
+
+    def shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
+        """What a conflicted field reads back as: identical on every replica."""
+        if self.conflict_value == "provisional":
+            return max(contenders, key=lambda c: (canonical(c.value), c.op_id)).value
+        return f"<escalated:{dotted(path)}>"
+
+    def content(self, state: _KeyState, path: FieldPath, kind: str) -> JSON:
+        if kind in ("s", "l"):
+            tags = sorted(state.tags.get(path, {}).values(), key=_stamp_of)
+            if kind == "l":
+                return [e.value for e in tags]
+            seen: dict[str, JSON] = {}
+            for e in tags:
+                seen.setdefault(e.elem, e.value)
+            return list(seen.values())
+        if kind == "t":
+            return self._texts.now(self._texts.track(state, path))
+        if kind == "c":
+            total = sum(e.value for e in state.deltas.get(path, {}).values())
+            return _tidy_number(total)
+        raise AssertionError(f"unknown kind code {kind!r}")

@@ -220,9 +220,9 @@ class _Ops:
         if not plain_map and shown is not _ABSENT and _same(shown, node.value):
             return False
         if len(seen) > 1:
-            contenders = self.core._contenders(self.state, path, seen)
+            contenders = self.core._values.contenders(self.state, path, seen)
             if contenders is not None and canonical(node.value) == canonical(
-                self.core._shown(path, contenders)
+                self.core._values.shown(path, contenders)
             ):
                 return False  # written back as read: an open conflict is not a new value
         changed = False
