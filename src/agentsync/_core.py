@@ -74,8 +74,8 @@ from ._core_layout import (
 )
 from ._core_text import TextFields
 from ._core_values import ConflictValue, Values, _copy, _lookup
-from ._core_views import Turn, _alive, _view_epoch
-from ._core_write import _Node, _Ops, _plan_tree, _synthetic
+from ._core_views import Turn, _alive, _view, _view_epoch
+from ._core_write import _Node, _Ops, _plan_tree
 from ._errors import CorruptUpdateError
 from ._logging import get_logger
 from ._types import JSON, Escalation, Namespace, WriteAction, WriteRecord
@@ -969,61 +969,6 @@ class Core:
 
         return visible
 
-    def _view(self, state: _KeyState, visible: Visible) -> dict[FieldPath, list[_Entry]]:
-        """The fields a writer had seen, by path: their presence/register entries.
-
-        A field whose presence entries are gone but whose content is still live (an element
-        added concurrently with the field's removal, a child of a removed map) is present
-        too (add-wins): it gets a synthetic entry of the kind its content implies, so
-        writes only assert presence when a field is new to their writer.
-        """
-        view: dict[FieldPath, list[_Entry]] = {}
-        for path, entries in state.regs.items():
-            if visible is _alive:  # without a call per entry
-                seen = [e for e in entries.values() if e.died is None]
-            else:
-                seen = [e for e in entries.values() if visible(e)]
-            if seen:
-                view[path] = seen
-        if visible is not _alive:
-            for path, grave in state.graveyard.items():
-                for e in grave:
-                    if e.kind in _PRESENCE and visible(e):
-                        view.setdefault(path, []).append(e)
-        for bucket in (state.tags, state.deltas):
-            for path in bucket:
-                if path not in view:
-                    content = self._seen_in(bucket, state, path, visible)
-                    if content:
-                        code = "c" if bucket is state.deltas else self._set_code(state, path)
-                        view[path] = [_synthetic(path, code, content)]
-        for path in sorted(view, key=len, reverse=True):
-            for depth in range(len(path) - 1, -1, -1):
-                ancestor = path[:depth]
-                present = view.setdefault(ancestor, [])
-                if any(e.kind == "m" for e in present):
-                    break
-                present.append(_synthetic(ancestor, "m", view[path]))
-        return view
-
-    def _set_code(self, state: _KeyState, path: FieldPath) -> str:
-        return "s" if declared_kind(self._schema, state.namespace).get(path) == "set" else "l"
-
-    def _seen_in(
-        self,
-        bucket: dict[FieldPath, dict[str, _Entry]],
-        state: _KeyState,
-        path: FieldPath,
-        visible: Visible,
-    ) -> list[_Entry]:
-        if visible is _alive:  # without a call per entry
-            return [e for e in bucket.get(path, {}).values() if e.died is None]
-        out = [e for e in bucket.get(path, {}).values() if visible(e)]
-        out.extend(
-            e for e in state.graveyard.get(path, ()) if _bucket(state, e) is bucket and visible(e)
-        )
-        return out
-
     # -- the write path ------------------------------------------------------------
     def _write(
         self,
@@ -1047,7 +992,7 @@ class Core:
             self._values.materialize(state)
             view = state.live_view
         else:
-            view = self._view(state, visible)
+            view = _view(state, visible, self._schema)
         ops = _Ops(self, state, op, agent, visible)
         if plan is None:
             if () in view:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from ._core_keys import _ABSENT, _Absent, _Entry, _KeyState, _stamp_of
 from ._core_layout import _COPY, _PACK, _PRESENCE, _op_sort_key
 from ._core_text import TextFields
-from ._core_views import _alive
+from ._core_views import _alive, _view
 from ._types import JSON, Contender, Escalation
 from ._values import FieldPath, canonical, dotted
 
@@ -95,7 +95,7 @@ class Values:
     def refresh_conflicts(self, state: _KeyState) -> list[Escalation]:
         """Recompute the value and the open conflicts of a key; return the new conflicts."""
         conflicts: dict[str, Escalation] = {}
-        view = self._core._view(state, _alive)
+        view = _view(state, _alive, self._core._schema)
         state.live_view = view
         children: dict[FieldPath, list[str]] = {}
         for path in view:
@@ -222,7 +222,7 @@ class Values:
         ):
             return None
         if view is None or children is None:
-            view = self._core._view(state, _alive)
+            view = _view(state, _alive, self._core._schema)
             children = {}
             for p in view:
                 if p:

@@ -14,10 +14,15 @@ from typing import Final
 
 from mypy_extensions import mypyc_attr
 
-from ._core_keys import _Entry
-from ._types import Namespace
+from ._core_keys import Visible, _bucket, _Entry, _KeyState
+from ._core_layout import _PRESENCE, _op_sort_key
+from ._types import FieldKind, Namespace
+from ._values import FieldPath, declared_kind
 
 _NEVER: Final = 2**62  # an epoch no turn reaches
+
+# a schema as `normalize_schema` returns it: declared kinds per namespace, by field path
+_Declared = dict[Namespace, dict[FieldPath, FieldKind]]
 
 
 @mypyc_attr(native_class=False)  # turns are tracked in a WeakSet
@@ -39,3 +44,66 @@ def _view_epoch(turn: Turn, ident: tuple[Namespace, str]) -> int:
 
 def _alive(entry: _Entry) -> bool:
     return entry.died is None
+
+
+def _synthetic(path: FieldPath, code: str, content: list[_Entry]) -> _Entry:
+    """A presence implied by live content, attributed to the latest op behind it."""
+    latest = max(content, key=lambda e: _op_sort_key(e.op))
+    return _Entry("", path, latest.op, latest.agent, code, None)
+
+
+def _view(state: _KeyState, visible: Visible, schema: _Declared) -> dict[FieldPath, list[_Entry]]:
+    """The fields a writer had seen, by path: their presence/register entries.
+
+    A field whose presence entries are gone but whose content is still live (an element
+    added concurrently with the field's removal, a child of a removed map) is present
+    too (add-wins): it gets a synthetic entry of the kind its content implies, so
+    writes only assert presence when a field is new to their writer.
+    """
+    view: dict[FieldPath, list[_Entry]] = {}
+    for path, entries in state.regs.items():
+        if visible is _alive:  # without a call per entry
+            seen = [e for e in entries.values() if e.died is None]
+        else:
+            seen = [e for e in entries.values() if visible(e)]
+        if seen:
+            view[path] = seen
+    if visible is not _alive:
+        for path, grave in state.graveyard.items():
+            for e in grave:
+                if e.kind in _PRESENCE and visible(e):
+                    view.setdefault(path, []).append(e)
+    for bucket in (state.tags, state.deltas):
+        for path in bucket:
+            if path not in view:
+                content = _seen_in(bucket, state, path, visible)
+                if content:
+                    code = "c" if bucket is state.deltas else _set_code(schema, state, path)
+                    view[path] = [_synthetic(path, code, content)]
+    for path in sorted(view, key=len, reverse=True):
+        for depth in range(len(path) - 1, -1, -1):
+            ancestor = path[:depth]
+            present = view.setdefault(ancestor, [])
+            if any(e.kind == "m" for e in present):
+                break
+            present.append(_synthetic(ancestor, "m", view[path]))
+    return view
+
+
+def _set_code(schema: _Declared, state: _KeyState, path: FieldPath) -> str:
+    return "s" if declared_kind(schema, state.namespace).get(path) == "set" else "l"
+
+
+def _seen_in(
+    bucket: dict[FieldPath, dict[str, _Entry]],
+    state: _KeyState,
+    path: FieldPath,
+    visible: Visible,
+) -> list[_Entry]:
+    if visible is _alive:  # without a call per entry
+        return [e for e in bucket.get(path, {}).values() if e.died is None]
+    out = [e for e in bucket.get(path, {}).values() if visible(e)]
+    out.extend(
+        e for e in state.graveyard.get(path, ()) if _bucket(state, e) is bucket and visible(e)
+    )
+    return out

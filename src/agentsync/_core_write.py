@@ -10,11 +10,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ._core_keys import _ABSENT, Visible, _Entry, _KeyState, _stamp_of
-from ._core_layout import _DELTA, _KIND_CODE, _SEP, _TAG, _op_sort_key
+from ._core_layout import _DELTA, _KIND_CODE, _SEP, _TAG
 from ._core_lists import _PLAIN, _matching, _plain_element, _position, _position_suffix
 from ._core_text import _TextPlan
 from ._core_values import _same
-from ._core_views import _alive
+from ._core_views import _alive, _seen_in
 from ._errors import SchemaError
 from ._types import JSON, FieldKind
 from ._values import (
@@ -30,12 +30,6 @@ from ._values import (
 
 if TYPE_CHECKING:  # the write's core; _core imports this module
     from ._core import Core
-
-
-def _synthetic(path: FieldPath, code: str, content: list[_Entry]) -> _Entry:
-    """A presence implied by live content, attributed to the latest op behind it."""
-    latest = max(content, key=lambda e: _op_sort_key(e.op))
-    return _Entry("", path, latest.op, latest.agent, code, None)
 
 
 class _Node:
@@ -297,8 +291,8 @@ class _Ops:
 
     def _clear_content(self, path: FieldPath, seen: list[_Entry]) -> None:
         state, visible = self.state, self.visible
-        self._drop(self.core._seen_in(state.tags, state, path, visible))
-        self._drop(self.core._seen_in(state.deltas, state, path, visible))
+        self._drop(_seen_in(state.tags, state, path, visible))
+        self._drop(_seen_in(state.deltas, state, path, visible))
         if any(e.kind == "t" for e in seen):
             self._plan_text(path, "", True)
 
@@ -344,7 +338,7 @@ class _Ops:
         positioned between their neighbours.
         """
         state = self.state
-        seen_tags = self.core._seen_in(state.tags, state, path, self.visible)
+        seen_tags = _seen_in(state.tags, state, path, self.visible)
         seen_tags.sort(key=_stamp_of)
         wanted = [canonical(v) for v in items]
         # an element's cached value is its canonical JSON read back; for a plain scalar
@@ -416,7 +410,7 @@ class _Ops:
 
     def _write_counter(self, path: FieldPath, target: int | float) -> bool:
         state = self.state
-        seen = self.core._seen_in(state.deltas, state, path, self.visible)
+        seen = _seen_in(state.deltas, state, path, self.visible)
         try:
             delta = target - sum(e.value for e in seen)
         except OverflowError:  # an int total beyond float range, and a float target
