@@ -1,4 +1,10 @@
-"""The CRDT value core: SPEC section 3 on Loro. The only module that touches Loro's API.
+"""The CRDT value core: SPEC section 3 on Loro. `Core` is its façade: the public methods,
+the commit sequence of a write, import and settle, per-key loading (and the cold keys),
+and the counters. Only the `_core*` modules touch Loro's API; the rest of the core lives
+in `_core_layout` (the stored format and its codecs), `_core_keys` (cached per-key state),
+`_core_views` (turns and what a writer saw), `_core_text` (`TextFields`), `_core_lists`
+(list positions), `_core_values` (`Values`: materialization and conflicts) and
+`_core_write` (write planning, `_Ops`).
 
 Representation. Each (namespace, key) owns one flat root map of *entries* and one root
 text per text field; nothing is a nested container, so two replicas that create the same

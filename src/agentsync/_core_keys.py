@@ -1,10 +1,11 @@
 """Per-key state as one replica caches it: entries (`_Entry`), text fields
-(`_TextTrack`) and the key's registers, tags, increments and graveyard (`_KeyState`).
+(`_TextTrack`), the key's registers, tags, increments and graveyard (`_KeyState`), and a
+quiet key kept as its value only (`_ColdKey`).
 
 Contract: an `_Entry`'s stored fields come from its write record (`_parse_entry`) and never
 change; its epochs (`born`, `died`) and `killers` are this replica's own. Loading a key
-from Loro and burying superseded entries stay on `Core` (`_reload`, `_bury`): they move
-its epoch, counters and live turns.
+from Loro, burying superseded entries and evicting keys stay on `Core` (`_reload`,
+`_bury`, `_evict`): they move its epoch, counters and live turns.
 """
 
 from __future__ import annotations
