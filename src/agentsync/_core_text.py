@@ -25,6 +25,13 @@ _HELD_TEXT_CHARS: Final = 1 << 18
 # a text edit: the field's current content, and the base of the diff (frontiers, text)
 # when the writer's view is older (None: the current text)
 _TextPlan = tuple[str, tuple[Any, str] | None]
+# changes a recent copy holds past its root before it is rooted afresh, at least (its
+# checkouts cost time in the history since its root; a new root costs time in the size
+# of the document's state: one more change per KiB of it)
+_RECENT_COPY_CHANGES: Final = 32
+# old-view edits made on the whole document after the recent copy could not take in an
+# update (one that depends on history before its root), before a new copy is tried
+_RECENT_COPY_BACKOFF: Final = 16
 
 
 def _drop_held_texts(track: _TextTrack) -> None:
@@ -124,6 +131,81 @@ def _at_word_boundary(s: str, i: int) -> bool:
     return i <= 0 or i >= len(s) or s[i - 1].isspace() != s[i].isspace()
 
 
+class _RecentCopy:
+    """A copy of a document with no history before a recent version (Loro's state-only
+    snapshot there, plus what followed), where edits and reads at older versions are made.
+
+    Loro's checkout of a text whose history since its last linear point is long (parallel
+    writers rewriting it every superstep) costs time in all of that history: on the
+    document itself an old-view edit cost 6 ms in a 480-write LangGraph run, growing with
+    every superstep. On the copy it costs time in the history since the copy's root,
+    which moves up to the version checked out once that history outgrows what a new root
+    costs (the size of the document's state).
+    """
+
+    def __init__(self, doc: Any) -> None:
+        self._doc = doc
+        self._copy: Any = None
+        self._root: Any = None
+        self._changes_at_root = 0
+        self._root_after = 0
+        self._backoff = 0
+
+    def drop(self) -> None:
+        self._copy = self._root = None
+
+    def checkout(self, frontiers: Any) -> Any | None:
+        """The copy, checked out at `frontiers` with detached editing enabled; None when
+        it cannot be (`frontiers` is empty or precedes the root, or the copy cannot take in
+        the document's history: an update of a peer that had not seen the root)."""
+        if not frontiers:
+            return None
+        copy = self._copy
+        if copy is not None and not self._follows_root(frontiers):
+            copy = None
+        try:
+            if copy is None:
+                if self._backoff:
+                    self._backoff -= 1
+                    return None
+                copy = self._root_at(self._doc, frontiers)
+            elif copy.frontiers_to_vv(frontiers) is None:
+                self._take_in(copy)
+            copy.checkout(frontiers)
+            if copy.len_changes - self._changes_at_root > self._root_after:
+                copy = self._root_at(copy, frontiers)
+                copy.checkout(frontiers)
+        except BaseException as exc:
+            if not _is_loro_failure(exc):
+                raise
+            self.drop()
+            self._backoff = _RECENT_COPY_BACKOFF
+            return None
+        return copy
+
+    def _follows_root(self, frontiers: Any) -> bool:
+        order = self._doc.cmp_frontiers(self._root, frontiers)
+        return bool(order in (loro.Ordering.Less, loro.Ordering.Equal))
+
+    def _root_at(self, source: Any, frontiers: Any) -> Any:
+        source.commit()
+        state = source.export(loro.ExportMode.StateOnly(frontiers))
+        copy = loro.LoroDoc()
+        copy.import_(state)
+        copy.set_detached_editing(True)
+        self._changes_at_root = copy.len_changes
+        self._root_after = max(_RECENT_COPY_CHANGES, len(state) // 1024)
+        # everything else the document holds too: an edit peer is reused only where all
+        # of its ops are (`TextFields.edit_peer`)
+        self._take_in(copy)
+        self._copy, self._root = copy, frontiers
+        return copy
+
+    def _take_in(self, copy: Any) -> None:
+        self._doc.commit()
+        copy.import_(self._doc.export(loro.ExportMode.Updates(copy.oplog_vv)))
+
+
 if TYPE_CHECKING:  # the owner; _core imports this module
     from ._core import Core
 
@@ -146,6 +228,8 @@ class TextFields:
         # what each concurrent text edit deleted and the text it left, read from its ops
         # in the log once (`from_log`)
         self._edits: dict[tuple[tuple[int, int, int], str], Any] = {}
+        # where edits and reads at older versions are made while live views may need them
+        self._recent = _RecentCopy(core._doc)
 
     def touch(
         self,
@@ -184,6 +268,7 @@ class TextFields:
         if track.held > _HELD_TEXT_CHARS:
             _drop_held_texts(track)
         if not self._core._turns:
+            self._recent.drop()
             if len(snapshots) > 1:
                 self.release_views(state, track)
         elif len(snapshots) >= track.release_at:
@@ -227,9 +312,12 @@ class TextFields:
         Reused because Loro's checkout of a text costs time in its number of peers as
         well as its ops: a fresh peer per old-view edit made each next checkout slower
         (quadratic over a LangGraph run whose parallel nodes rewrite one text)."""
-        base, log = doc.state_vv, doc.oplog_vv
+        base, log, held = doc.state_vv, doc.oplog_vv, self._core._doc.oplog_vv
         for peer in self._edit_peers:
-            if base.get_last(peer) == log.get_last(peer):
+            last = log.get_last(peer)
+            # (and `doc`, the document or its recent copy, holds all of that peer's ops:
+            # a counter reused would make an edit Loro takes for one it has)
+            if base.get_last(peer) == last and last == held.get_last(peer):
                 doc.peer_id = peer
                 return peer
         peer = int(doc.peer_id)
@@ -251,6 +339,9 @@ class TextFields:
         doc = self._core._doc
         if self._core._unsettled or doc.is_detached():
             return read(doc.fork_at(frontiers))
+        copy = self._recent.checkout(frontiers)
+        if copy is not None:
+            return read(copy)
         doc.commit()  # (a checkout commits pending ops anyway; say so here)
         doc.checkout(frontiers)
         try:
@@ -339,8 +430,34 @@ class TextFields:
             return None, new, ops
         frontiers, base_text = base
         # the writer's base is an older version: edit there, as a peer of its own, and
-        # return to the latest version, so edits it had not seen are kept (Loro merges
-        # the two like concurrent peers)
+        # bring the edit to the latest version, so edits it had not seen are kept (Loro
+        # merges the two like concurrent peers); there on the recent copy when it can be
+        self._core._loro_changes += 1
+        doc = self._core._doc
+        copy = (
+            None if self._core._unsettled or doc.is_detached() else self._recent.checkout(frontiers)
+        )
+        if copy is not None:
+            edit_peer = self.edit_peer(copy)
+            start = _next_counter(copy, edit_peer)
+            deleting = _edit_text(copy.get_text(track.name), base_text, new)
+            copy.commit()
+            edited_at = copy.state_frontiers
+            end = _next_counter(copy, edit_peer)
+            doc.import_(copy.export(loro.ExportMode.Updates(doc.oplog_vv)))
+        else:
+            edited_at, edit_peer, start, end, deleting = self.edit_at(
+                track, frontiers, base_text, new
+            )
+        ops = [edit_peer, start, end] if deleting else None
+        self.left_by(ops, new)
+        return edited_at, new, ops
+
+    def edit_at(
+        self, track: _TextTrack, frontiers: Any, base_text: str, new: str
+    ) -> tuple[Any, int, int, int, bool]:
+        """An old-view edit made on the document itself: checked out at `frontiers` and
+        back to the latest version."""
         doc = self._core._doc
         doc.commit()
         doc.set_detached_editing(True)
@@ -356,10 +473,7 @@ class TextFields:
             doc.checkout_to_latest()
             doc.set_detached_editing(False)
             doc.peer_id = self._core._peer  # this replica's writes go on under its own peer
-        self._core._loro_changes += 1
-        ops = [edit_peer, start, end] if deleting else None
-        self.left_by(ops, new)
-        return edited_at, new, ops
+        return edited_at, edit_peer, start, end, deleting
 
     def contenders(
         self, state: _KeyState, path: FieldPath, entries: list[_Entry]

@@ -214,3 +214,108 @@ def test_old_versions_past_the_held_budget_are_read_back_and_keep_every_line() -
     core.put(NS, "k", {"notes": head + "slow\n"}, agent="slow", turn=slow, now=3.0)
     merged = _notes(core)
     assert all(f"line {i}\n" in merged for i in range(40)) and "slow\n" in merged
+
+
+# -- old-view edits are made on a recent copy of the document (issue 15 item 11) -----------
+def _parallel_rounds(core: Core, rounds: int) -> list[object]:
+    """Rounds of four parallel writers that read the notes, then each append a line or
+    rewrite the first line while other keys change too: what was read back per round
+    (its lines sorted: concurrent inserts at one spot are ordered by their random peers)."""
+    core.put(NS, "k", {"notes": "head\n"}, agent="setup", turn=None, now=1.0)
+    seen: list[object] = []
+    for round_ in range(rounds):
+        turns = [core.begin_turn() for _ in range(4)]
+        for turn in turns:
+            core.note_read(turn, NS, "k")
+        base = _notes(core) if core.escalations() == [] else "head\n"
+        for n, turn in enumerate(turns):
+            core.put(
+                NS, f"own{n}", {"notes": f"r{round_} by w{n}"}, agent=f"w{n}", turn=turn, now=2.0
+            )
+            if (round_ + n) % 3:
+                new = base + f"r{round_} w{n}\n"
+            else:
+                new = f"rewritten r{round_} w{n}\n" + base.partition("\n")[2]
+            core.put(NS, "k", {"notes": new}, agent=f"w{n}", turn=turn, now=2.0)
+        seen.append(
+            (
+                sorted(_notes(core).splitlines()),
+                sorted(
+                    (c.agent_id, sorted(str(c.value).splitlines()))
+                    for e in core.escalations()
+                    for c in e.contenders
+                ),
+            )
+        )
+        del turns, turn
+        settled = _notes(core) if core.escalations() == [] else f"settled {round_}\n"
+        core.put(NS, "k", {"notes": settled}, agent="setup", turn=None, now=3.0)
+    return seen
+
+
+def test_edits_on_the_recent_copy_read_back_as_edits_on_the_document_do() -> None:
+    """The same rounds of parallel edits made on the recent copy (rooted afresh several
+    times: more than 32 changes) and on the document itself (the copy turned off) read
+    back alike, round by round: the copy changes what an edit costs, never what it does."""
+    on_copy, on_document = Core(peer_id=1), Core(peer_id=1)
+    # (what an update the copy cannot take in does: no copy for the next old-view edits)
+    on_document._texts._recent._backoff = 10**9
+    assert _parallel_rounds(on_copy, 12) == _parallel_rounds(on_document, 12)
+    assert on_document._texts._recent._copy is None
+    turn = on_copy.begin_turn()
+    on_copy.note_read(turn, NS, "k")
+    on_copy.put(NS, "k", {"notes": "later\n"}, agent="setup", turn=None, now=4.0)
+    on_copy.put(NS, "k", {"notes": "from the turn\n"}, agent="t", turn=turn, now=4.0)
+    assert on_copy._texts._recent._copy is not None  # the edit was made there
+    replica = Core(peer_id=2)
+    replica.import_updates(on_copy.export_updates())
+    assert replica.get(NS, "k") == on_copy.get(NS, "k")
+
+
+def test_rounds_on_the_recent_copy_keep_every_appended_line() -> None:
+    """Eight parallel writers append a line each from their round's view, for 20 rounds
+    (the copy is rooted afresh many times, and its edit peers reused): no line is lost."""
+    core = Core(peer_id=1)
+    core.put(NS, "k", {"notes": "head\n"}, agent="setup", turn=None, now=1.0)
+    for round_ in range(20):
+        turns = [core.begin_turn() for _ in range(8)]
+        for turn in turns:
+            core.note_read(turn, NS, "k")
+        base = _notes(core)
+        for n, turn in enumerate(turns):
+            core.put(
+                NS, "k", {"notes": base + f"r{round_} w{n}\n"}, agent=f"w{n}", turn=turn, now=2.0
+            )
+        del turns, turn
+    lines = _notes(core).splitlines()
+    assert sorted(lines[1:]) == sorted(f"r{r} w{n}" for r in range(20) for n in range(8))
+    assert core.escalations() == []
+    # this replica's peer and the seven edit peers of a round, reused round after round
+    assert len(_decode_version(core.version()).to_spans().inner()) == 8
+
+
+def test_an_update_the_recent_copy_cannot_take_in_falls_back_to_the_document() -> None:
+    """A peer's edit made before the copy's root (it had not seen the root) cannot enter
+    the copy; the next old-view edit is made on the document and every line is kept."""
+    a, b = Core(peer_id=1), Core(peer_id=2)
+    a.put(NS, "k", {"notes": "base\n"}, agent="setup", turn=None, now=1.0)
+    b.import_updates(a.export_updates())
+    a.put(NS, "k", {"notes": "base\nmore\n"}, agent="setup", turn=None, now=1.0)
+    first = a.begin_turn()
+    a.note_read(first, NS, "k")
+    a.put(NS, "k", {"notes": "base\nmore\na1\n"}, agent="a", turn=None, now=2.0)
+    a.put(NS, "k", {"notes": "base\nmore\nfirst\n"}, agent="first", turn=first, now=2.0)
+    assert a._texts._recent._copy is not None  # rooted after "more"
+    b.put(NS, "k", {"notes": "base\nfrom b\n"}, agent="b", turn=None, now=2.0)
+    a.import_updates(b.export_updates(a.version()))
+    second = a.begin_turn()
+    a.note_read(second, NS, "k")
+    seen = _notes(a)
+    a.put(NS, "k", {"notes": seen + "a2\n"}, agent="a", turn=None, now=3.0)
+    a.put(NS, "k", {"notes": seen + "second\n"}, agent="second", turn=second, now=3.0)
+    assert a._texts._recent._copy is None  # dropped: b's edit precedes its root
+    b.import_updates(a.export_updates(b.version()))
+    assert a.get(NS, "k") == b.get(NS, "k")
+    lines = _notes(a).splitlines()
+    for line in ("base", "more", "a1", "first", "from b", "a2", "second"):
+        assert lines.count(line) == 1, (line, lines)
