@@ -1034,6 +1034,8 @@ class Core:
         doc.commit()
         self._dir_changed.discard(kid)  # its own listing: nothing to revisit
         self._epoch += 1
+        if not self._turns:
+            self._texts.drop_recent_copy()
         epoch = self._epoch
         for entry in ops.inserted:
             entry.born = epoch

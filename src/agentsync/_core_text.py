@@ -154,10 +154,12 @@ class _RecentCopy:
     def drop(self) -> None:
         self._copy = self._root = None
 
-    def checkout(self, frontiers: Any) -> Any | None:
+    def checkout(self, frontiers: Any, *, may_root: bool) -> Any | None:
         """The copy, checked out at `frontiers` with detached editing enabled; None when
-        it cannot be (`frontiers` is empty or precedes the root, or the copy cannot take in
-        the document's history: an update of a peer that had not seen the root)."""
+        it cannot be (`frontiers` is empty, or precedes the root and `may_root` is false,
+        or the copy cannot take in the document's history: an update of a peer that had
+        not seen the root). Reads do not root the copy: a contender's text read at an old
+        version would move it back and forth between edits."""
         if not frontiers:
             return None
         copy = self._copy
@@ -165,6 +167,8 @@ class _RecentCopy:
             copy = None
         try:
             if copy is None:
+                if not may_root:
+                    return None
                 if self._backoff:
                     self._backoff -= 1
                     return None
@@ -172,7 +176,7 @@ class _RecentCopy:
             elif copy.frontiers_to_vv(frontiers) is None:
                 self._take_in(copy)
             copy.checkout(frontiers)
-            if copy.len_changes - self._changes_at_root > self._root_after:
+            if may_root and copy.len_changes - self._changes_at_root > self._root_after:
                 copy = self._root_at(copy, frontiers)
                 copy.checkout(frontiers)
         except BaseException as exc:
@@ -268,7 +272,6 @@ class TextFields:
         if track.held > _HELD_TEXT_CHARS:
             _drop_held_texts(track)
         if not self._core._turns:
-            self._recent.drop()
             if len(snapshots) > 1:
                 self.release_views(state, track)
         elif len(snapshots) >= track.release_at:
@@ -339,7 +342,7 @@ class TextFields:
         doc = self._core._doc
         if self._core._unsettled or doc.is_detached():
             return read(doc.fork_at(frontiers))
-        copy = self._recent.checkout(frontiers)
+        copy = self._recent.checkout(frontiers, may_root=False)
         if copy is not None:
             return read(copy)
         doc.commit()  # (a checkout commits pending ops anyway; say so here)
@@ -434,9 +437,8 @@ class TextFields:
         # merges the two like concurrent peers); there on the recent copy when it can be
         self._core._loro_changes += 1
         doc = self._core._doc
-        copy = (
-            None if self._core._unsettled or doc.is_detached() else self._recent.checkout(frontiers)
-        )
+        settled = not self._core._unsettled and not doc.is_detached()
+        copy = self._recent.checkout(frontiers, may_root=True) if settled else None
         if copy is not None:
             edit_peer = self.edit_peer(copy)
             start = _next_counter(copy, edit_peer)
@@ -545,6 +547,10 @@ class TextFields:
             found = absent
         self.cache_edit(ops, what, found)
         return found
+
+    def drop_recent_copy(self) -> None:
+        """No writer's view is older than the latest version: nothing needs the copy."""
+        self._recent.drop()
 
     def cache_edit(self, ops: tuple[int, int, int], what: str, found: object) -> None:
         if len(self._edits) > _CACHED_TEXT_EDITS:

@@ -267,6 +267,9 @@ def test_edits_on_the_recent_copy_read_back_as_edits_on_the_document_do() -> Non
     on_copy.put(NS, "k", {"notes": "later\n"}, agent="setup", turn=None, now=4.0)
     on_copy.put(NS, "k", {"notes": "from the turn\n"}, agent="t", turn=turn, now=4.0)
     assert on_copy._texts._recent._copy is not None  # the edit was made there
+    del turn
+    on_copy.put(NS, "other", {"n": 1}, agent="setup", turn=None, now=5.0)
+    assert on_copy._texts._recent._copy is None  # no live view: its memory is freed
     replica = Core(peer_id=2)
     replica.import_updates(on_copy.export_updates())
     assert replica.get(NS, "k") == on_copy.get(NS, "k")
