@@ -31,6 +31,7 @@ COMPILED_MODULES: Final = (
     "_core_text",
     "_core_values",
     "_core_write",
+    "_core_states",
     "_core",
 )
 COMPILED_DIR: Final = "_compiled"

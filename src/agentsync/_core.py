@@ -1,10 +1,10 @@
 """The CRDT value core: SPEC section 3 on Loro. `Core` is its façade: the public methods,
-the commit sequence of a write, import and settle, per-key loading (and the cold keys),
-and the counters. Only the `_core*` modules touch Loro's API; the rest of the core lives
-in `_core_layout` (the stored format and its codecs), `_core_keys` (cached per-key state),
-`_core_views` (turns and what a writer saw), `_core_text` (`TextFields`), `_core_lists`
-(list positions), `_core_values` (`Values`: materialization and conflicts) and
-`_core_write` (write planning, `_Ops`).
+the commit sequence of a write, import and settle, and the counters. Only the `_core*`
+modules touch Loro's API; the rest of the core lives in `_core_layout` (the stored format
+and its codecs), `_core_keys` (cached per-key state), `_core_states` (`KeyStates`: loading
+keys, cold keys, burials), `_core_views` (turns and what a writer saw), `_core_text`
+(`TextFields`), `_core_lists` (list positions), `_core_values` (`Values`: materialization
+and conflicts) and `_core_write` (write planning, `_Ops`).
 
 Representation. Each (namespace, key) owns one flat root map of *entries* and one root
 text per text field; nothing is a nested container, so two replicas that create the same
@@ -50,14 +50,11 @@ from mypy_extensions import mypyc_attr
 
 from ._core_keys import (
     _ABSENT,
-    _GRAVE_BATCHES_UP_TO,
     Visible,
     _bucket,
     _ColdKey,
-    _died_of,
     _Entry,
     _KeyState,
-    _parse_entry,
 )
 from ._core_layout import (
     _COUNTER_OF,
@@ -68,16 +65,15 @@ from ._core_layout import (
     FORMAT,
     _decode_version,
     _hash,
-    _intern,
     _is_loro_failure,
     _is_op,
     _op_sort_key,
     _pack,
     _read_record,
-    _record_entries,
     _unpack,
     loro,
 )
+from ._core_states import KeyStates
 from ._core_text import TextFields
 from ._core_values import ConflictValue, Values, _copy, _lookup
 from ._core_views import Turn, _alive, _view, _view_epoch
@@ -173,7 +169,6 @@ class Core:
     ) -> None:
         if type(hot_keys) is not int or hot_keys < 1:
             raise ValueError(f"hot_keys must be a positive int, got {hot_keys!r}")
-        self._hot_keys: int = hot_keys
         if conflict_value == "placeholder" or conflict_value == "provisional":  # noqa: PLR1714
             conflict: ConflictValue = conflict_value
         else:
@@ -207,17 +202,17 @@ class Core:
         # re-reading and sorting them for every digest was the cost of a digest)
         self._ends: dict[int, int] | None = None
         self._peer_order: list[int] = []
-        self._keys: OrderedDict[str, _KeyState] = OrderedDict()  # least recent first
-        self._cold: dict[str, _ColdKey] = {}
         self._settling = False  # an import's keys are being read (`_settle`)
-        self._evict_above = hot_keys + hot_keys // 4
-        self._bad_kids: set[str] = set()  # directory entries reported unreadable
         self._kids: dict[tuple[Namespace, str], str] = {}
         # the live turns, by weak reference (a dead turn's reference drops itself): a
         # plain set, as a WeakSet's `len()` runs interpreted and `_bury` asks per write
         self._turns: set[weakref.ref[Turn]] = set()
         self._pathjson: dict[FieldPath, str] = {}
         self._regids: dict[FieldPath, str] = {}
+        self._states = KeyStates(self, hot_keys)
+        # (the same dicts: read on every call)
+        self._keys: OrderedDict[str, _KeyState] = self._states.keys
+        self._cold: dict[str, _ColdKey] = self._states.cold
         self._texts = TextFields(self)
         self._values = Values(self, self._texts, conflict)
         self._counts = {
@@ -288,7 +283,7 @@ class Core:
         value = dict(value)
         plan = _plan_tree((), value, declared)  # raises SchemaError before any op
         self._catch_up()
-        state = self._state(namespace, key, create=True)
+        state = self._states.state(namespace, key, create=True)
         assert state is not None  # create=True always yields a state
         visible = self._visibility(turn, namespace, key)
         return self._write(state, plan, visible, turn, agent, "put", seconds, root=())
@@ -316,7 +311,7 @@ class Core:
         seconds = _seconds(now)
         _check_agent(agent)
         self._catch_up()
-        state = self._state(namespace, key, create=False)
+        state = self._states.state(namespace, key, create=False)
         if state is None:
             return PutResult(None, [])
         visible = self._visibility(turn, namespace, key)
@@ -328,7 +323,7 @@ class Core:
         _check_agent(agent)
         validate_value(value, escalation.path)
         self._catch_up()
-        state = self._state(escalation.namespace, escalation.key, create=False)
+        state = self._states.state(escalation.namespace, escalation.key, create=False)
         if state is None:
             raise KeyError(f"no key {escalation.key!r} in namespace {escalation.namespace!r}")
         path = escalation.path or tuple(escalation.field.split("."))
@@ -349,11 +344,12 @@ class Core:
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
         """The merged value; conflicted fields read as the placeholder or provisional."""
         self._catch_up()
-        cold = self._cold.get(self._kid(namespace, key))
+        kid = self._kid(namespace, key)
+        cold = self._cold.get(kid)
         if cold is not None:
             value, meta = cold.value, cold.meta
         else:
-            state = self._state(namespace, key, create=False)
+            state = self._states.state(namespace, key, create=False, kid=kid)
             if state is None:
                 return None
             value, meta = self._values.materialize(state), state.meta
@@ -366,7 +362,7 @@ class Core:
     def items(self) -> Iterator[tuple[Namespace, str, StoredValue]]:
         """Every live key, in a deterministic order."""
         self._catch_up()
-        self._refresh_dirty()
+        self._states.refresh_dirty()
         names = [(s.namespace, s.key) for s in self._keys.values()]
         names.extend((c.namespace, c.key) for c in self._cold.values())
         for namespace, key in sorted(names):
@@ -377,7 +373,7 @@ class Core:
     def escalations(self, namespace: Namespace | None = None) -> list[Escalation]:
         """Open conflicts, optionally only under a namespace prefix."""
         self._catch_up()
-        self._refresh_dirty()
+        self._states.refresh_dirty()
         out: list[Escalation] = []
         for state in list(self._keys.values()):  # (a cold key has no open conflict)
             if namespace is not None and state.namespace[: len(namespace)] != namespace:
@@ -416,11 +412,11 @@ class Core:
     def attribution(self) -> dict[tuple[Namespace, str], dict[str, list[str]]]:
         """Per key and dotted leaf field: the agents whose writes survive in the value."""
         self._catch_up()
-        self._refresh_dirty()
+        self._states.refresh_dirty()
         out: dict[tuple[Namespace, str], dict[str, list[str]]] = {}
         for kid in [*self._keys, *self._cold]:
             # which entries survive is in a key's state alone: a cold one is read back
-            state = self._keys.get(kid) or self._restore(kid)
+            state = self._keys.get(kid) or self._states.restore(kid)
             if state is None or self._values.materialize(state) is None:
                 continue
             per_field: dict[str, set[str]] = {}
@@ -603,7 +599,7 @@ class Core:
         self._settling = True
         try:
             for kid in sorted(kids):
-                loaded = self._reload(kid)
+                loaded = self._states.reload(kid)
                 if loaded is None:
                     continue
                 state, fresh = loaded
@@ -615,8 +611,7 @@ class Core:
             self._records_arrived.clear()  # (a key left unread lists its records anew)
             if paused:
                 gc.enable()
-        if len(self._keys) > self._evict_above:
-            self._evict()
+        self._states.trim()
         self._counts["imported_writes"] += len(new_ops)
         for esc in new_escalations:
             log.info(
@@ -666,296 +661,6 @@ class Core:
         if prefix is None:
             prefix = self._regids[path] = f"r{_SEP}{self._pj(path)}{_SEP}"
         return prefix
-
-    def _history(self, state: _KeyState) -> Any:
-        """The key's history map, looked up once (as `self._dir` is)."""
-        history = state.history
-        if history is None:
-            history = state.history = self._doc.get_map(f"h:{state.kid}")
-        return history
-
-    def _state(self, namespace: Namespace, key: str, *, create: bool) -> _KeyState | None:
-        kid = self._kid(namespace, key)
-        state = self._keys.get(kid)
-        if state is not None:
-            self._keys.move_to_end(kid)
-        elif kid in self._cold:
-            return self._restore(kid)
-        else:
-            listed = self._dir.get(kid) is not None
-            if listed:
-                state = self._rebuild(kid)
-                if state is not None:
-                    return state
-            if not create:
-                return None
-            if listed:
-                # listed in a shape no agentsync writer makes: this write lists it again,
-                # over the writes already in its history
-                loaded = self._reload(kid, (namespace, key))
-                assert loaded is not None
-                return loaded[0]
-            state = self._new_state(kid, namespace, key)
-        return state
-
-    def _new_state(self, kid: str, namespace: Namespace, key: str) -> _KeyState:
-        state = _KeyState(kid, namespace, key)
-        self._keys[kid] = state
-        if len(self._keys) > self._evict_above:
-            self._evict()
-        return state
-
-    def _evict(self) -> None:
-        """Drop the states of the least recently used quiet keys down to `hot_keys`, each
-        kept as its value (`_ColdKey`). A key's state holds several times its value
-        (its entries, their ids, the view and the indexes a write uses): 100,000 small
-        keys held whole took 12x `InMemoryStore`'s memory."""
-        if self._unsettled or self._settling:
-            return  # (key states lag the log)
-        live = [t for ref in list(self._turns) if (t := ref()) is not None]
-        version = self._doc.oplog_vv
-        keys, cold = self._keys, self._cold
-        hot = self._hot_keys
-        for _ in range(len(keys)):
-            if len(keys) <= hot:
-                break
-            kid, state = next(iter(keys.items()))
-            if not self._quiet(state, live):
-                keys.move_to_end(kid)
-                continue
-            del keys[kid]
-            cold[kid] = _ColdKey(
-                state.namespace, state.key, state.value, state.meta, state.changed_epoch, version
-            )
-        # pinned keys (not quiet) are not scanned again until as many more have arrived
-        self._evict_above = max(len(keys), hot) + hot // 4
-
-    def _quiet(self, state: _KeyState, live: list[Turn]) -> bool:
-        """Whether reading the key's state back from Loro later gives the same state: the
-        value is current and has no open conflict, no live turn's view is older than
-        its last change (so restored entries are born then for every view), and it holds
-        nothing besides what Loro has (dead entries for older views, text versions,
-        skipped data)."""
-        if not state.value_valid or state.conflicts or state.graveyard or state.texts:
-            return False
-        if state.skipped:
-            return False
-        ident = (state.namespace, state.key)
-        return all(_view_epoch(t, ident) >= state.changed_epoch for t in live)
-
-    def _restore(self, kid: str) -> _KeyState | None:
-        """A cold key's state read back (`_restore_held`), with any write that arrived
-        after it went cold (born now)."""
-        ident = self._restore_held(kid)
-        loaded = self._reload(kid, ident)
-        return None if loaded is None else loaded[0]
-
-    def _restore_held(self, kid: str) -> tuple[Namespace, str]:
-        """Read back the writes a cold key held when it went cold, born at its last
-        change then (every view since has seen them)."""
-        cold = self._cold.pop(kid)
-        self._new_state(kid, cold.namespace, cold.key)
-        ident = (cold.namespace, cold.key)
-        self._reload(kid, ident, upto=cold.version, born_at=cold.changed_epoch)
-        return ident
-
-    def _refresh_dirty(self) -> None:
-        """Cache every key Loro knows (keys arrive through imports and snapshots)."""
-        for kid in self._dir.keys():  # noqa: SIM118 (a Loro map, not a dict)
-            if kid not in self._keys and kid not in self._cold:
-                self._rebuild(kid)
-
-    def _rebuild(self, kid: str) -> _KeyState | None:
-        loaded = self._reload(kid)
-        return None if loaded is None else loaded[0]
-
-    def _reload(
-        self,
-        kid: str,
-        ident: tuple[Namespace, str] | None = None,
-        *,
-        upto: Any = None,
-        born_at: int | None = None,
-    ) -> tuple[_KeyState, set[str]] | None:
-        """Bring the cached state of one key in line with Loro (after an import, or on its
-        first use here); returns it with the ops of the writes it had not seen. `ident`:
-        the key as a writer names it (else as the directory does).
-
-        Entries that appeared are born now; entries that were killed died now (an imported
-        op superseded them, which no writer that began earlier had seen). A key whose
-        directory entry became unreadable leaves the cache: every replica reads it as
-        absent until a writer lists it again.
-
-        `upto`/`born_at` (a cold key read back, `_restore_held`): only the writes held at
-        that version of the log, their entries born at epoch `born_at`.
-        """
-        if ident is None:
-            ident = self._ident(kid)
-        if ident is None:
-            self._keys.pop(kid, None)
-            self._cold.pop(kid, None)
-            return None
-        if upto is None and kid in self._cold:
-            self._restore_held(kid)  # (what arrived since is read below)
-        namespace, key = ident
-        state = self._keys.get(kid)
-        first_read = state is None
-        if state is None:
-            state = self._new_state(kid, namespace, key)
-        history = self._history(state)
-        arrived = None if upto is not None else self._records_arrived.pop(kid, None)
-        if upto is not None:
-            ops = {op for op in map(_intern, history.keys()) if _held_at(upto, op)}
-            fresh = ops - state.history_ops
-        elif first_read or arrived is None:
-            ops = set(map(_intern, history.keys()))
-            fresh = ops - state.history_ops
-        else:  # only what the import's events named: a long history is not listed again
-            ops = state.history_ops
-            fresh = {_intern(op) for op in arrived if op not in ops}
-            ops.update(fresh)
-        # read and parse everything before the cache changes. Data no agentsync writer
-        # produces (a record of the wrong shape, an entry that does not parse) is skipped,
-        # and reported: a function of the data alone, so every replica skips the same
-        born: dict[str, Any] = {}
-        killed: set[str] = set()
-        rank, meta = state.meta_rank, state.meta
-        if fresh:
-            # many records: one read of the whole map beats a lookup per record
-            records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
-            # a key read for the first time (a reopen, a snapshot) reads each record once:
-            # the cache, made for replicas in one process importing the same updates,
-            # would only churn
-            bulk = first_read or len(fresh) > 1024
-            for op in list(fresh):
-                if not _is_op(op):
-                    fresh.discard(op)
-                    self._unreadable(state, op, "write record", "not an op id")
-                    continue
-                if records is not None:
-                    packed = records[op]
-                else:  # a container where a record belongs has no `value`: unreadable
-                    packed = getattr(history.get(op), "value", None)
-                try:
-                    if type(packed) is not str:
-                        raise CorruptUpdateError(f"write record of type {type(packed).__name__}")
-                    if bulk:
-                        stamp = _read_record(_unpack(packed), op, born, killed)
-                    else:
-                        inserts, kills, stamp = _record_entries(op, packed)
-                        born.update(inserts)
-                        killed.update(kills)
-                except CorruptUpdateError as exc:
-                    fresh.discard(op)
-                    self._unreadable(state, op, "write record", exc)
-                    continue
-                peer, _, counter = op.partition(":")
-                candidate = (stamp[0], int(peer), int(counter))
-                if rank is None or candidate > rank:
-                    rank, meta = candidate, (stamp[1], stamp[2])
-        current: dict[str, _Entry] = {}
-        for bucket in (state.regs, state.tags, state.deltas):
-            for entries in bucket.values():
-                current.update(entries)
-        appeared: list[_Entry] = []
-        for eid, payload in born.items():
-            if eid in current or eid in killed:
-                continue  # (most of a long history: parsed only if still live)
-            try:
-                appeared.append(_parse_entry(eid, payload))
-            except CorruptUpdateError as exc:
-                self._unreadable(state, eid, "entry", exc)
-        epoch = self._epoch if born_at is None else born_at
-        state.history_ops = ops
-        state.meta, state.meta_rank = meta, rank
-        for eid in killed:
-            entry = current.get(eid)
-            if entry is not None:
-                self._bury(state, entry, epoch, None)
-        for entry in appeared:
-            entry.born = epoch
-            _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
-        for path, entries in state.regs.items():
-            if any(e.kind == "t" for e in entries.values()):
-                self._texts.touch(state, path, op=None)
-        state.value_valid = False
-        state.changed_epoch = epoch
-        return state, fresh
-
-    def _ident(self, kid: str) -> tuple[Namespace, str] | None:
-        """The (namespace, key) the directory names for `kid`; None when it names none, or
-        names it in a shape no agentsync writer produces (skipped, counted and logged once
-        alike on every replica: a forged entry never breaks a read)."""
-        found = self._dir.get(kid)
-        if found is None:
-            return None
-        ident = getattr(found, "value", found)
-        if (
-            type(ident) is list
-            and len(ident) == 2
-            and type(ident[0]) is list
-            and all(type(label) is str for label in ident[0])
-            and type(ident[1]) is str
-            and _hash(*ident[0], "", ident[1]) == kid
-        ):
-            return tuple(ident[0]), ident[1]
-        if kid not in self._bad_kids:
-            self._bad_kids.add(kid)
-            self._report_unreadable(
-                f"directory entry {kid!r:.80}",
-                f"not [namespace, key] of this key id: {ident!r:.200}",
-            )
-        return None
-
-    def _unreadable(self, state: _KeyState, ident: str, what: str, error: object) -> None:
-        """Data no agentsync writer produces (a forged or damaged update that Loro took):
-        left out of the value, alike on every replica, and reported once here."""
-        if ident in state.skipped:
-            return
-        state.skipped.add(ident)
-        self._report_unreadable(f"{what} {ident!r:.80}", error, state.namespace, state.key)
-
-    def _report_unreadable(
-        self, what: str, error: object, namespace: Namespace | None = None, key: str | None = None
-    ) -> None:
-        self._counts["unreadable_records"] += 1
-        log.error(
-            "unreadable data skipped", namespace=namespace, key=key, what=what, error=str(error)
-        )
-
-    def _bury(self, state: _KeyState, entry: _Entry, epoch: int, by: str | None) -> None:
-        bucket = _bucket(state, entry)
-        entries = bucket.get(entry.path)
-        if entries is not None:
-            entries.pop(entry.eid, None)
-            if not entries:
-                del bucket[entry.path]
-        entry.died = epoch
-        if by is not None:
-            entry.killers = (*entry.killers, by)
-        if not self._turns:
-            # the graveyard serves writers whose view is older than the entry's death;
-            # with no live turn there are none, and any turn that begins later has seen
-            # the death: what the key kept for turns that have ended goes too
-            if state.graveyard:
-                state.graveyard.clear()
-            return
-        grave = state.graveyard.setdefault(entry.path, [])
-        grave.append(entry)
-        size = len(grave)
-        # Trimmed in batches: a dead entry kept longer only costs memory (views filter
-        # it); a trim per death cost a graph node's writes microseconds each while its
-        # superstep's base view stays open. Never below what a live view may still see:
-        # a view missing a dead element or increment would add it again (no size cap:
-        # one delete of a key can bury thousands of entries of one path).
-        if size > 8 and (size % 8 == 1 if size <= _GRAVE_BATCHES_UP_TO else size & (size - 1) == 0):
-            # the oldest view of this key a live turn may still write from
-            ident = (state.namespace, state.key)
-            live = [t for ref in list(self._turns) if (t := ref()) is not None]
-            horizon = min((_view_epoch(t, ident) for t in live), default=epoch)
-            # a grave is in order of death (epochs only grow): what every live view has
-            # seen die is a prefix
-            del grave[: bisect.bisect_right(grave, horizon, key=_died_of)]
 
     def _visibility(self, turn: Turn | None, namespace: Namespace, key: str) -> Visible:
         if turn is None:
@@ -1021,11 +726,11 @@ class Core:
         # (encoding lists of checked JSON does not fail)
         ops.edit_texts()
         record = _pack([FORMAT, agent, action, now, fields, ops.entry_log, ops.kills, created, seq])
-        if not state.listed and self._ident(kid) is None:
+        if not state.listed and self._states.ident(kid) is None:
             # (also over an entry no agentsync writer made: the honest one replaces it)
             self._dir.insert(kid, [list(state.namespace), state.key])
         state.listed = True  # nothing removes a key from the directory
-        history = self._history(state)
+        history = self._states.history(state)
         history.insert(op, record)
         # the commit that holds the history entry names the op (by its counter: the
         # commit's peer is the op's): a replica learns which writes an update brings
@@ -1042,7 +747,7 @@ class Core:
             _bucket(state, entry).setdefault(entry.path, {})[entry.eid] = entry
         for entry in ops.removed:
             if entry.died is None:
-                self._bury(state, entry, epoch, op)
+                self._states.bury(state, entry, epoch, op)
         merged: dict[FieldPath, str] = {}  # the texts as they read now
         for path, (frontiers, text) in ops.text_paths.items():
             merged[path] = self._texts.touch(state, path, op=op, frontiers=frontiers, text=text)
@@ -1096,16 +801,6 @@ class Core:
 
 # --------------------------------------------------------------------------------------
 # write planning
-
-
-def _held_at(version: Any, op: str) -> bool:
-    """Whether a write's op (`peer:counter`, its first op in the log) is in `version`."""
-    peer, _, counter = op.partition(":")
-    try:
-        last = version.get_last(int(peer))
-    except (ValueError, OverflowError):
-        return False  # not an op id: reported when its record is read
-    return last is not None and int(last) >= int(counter)
 
 
 def _seconds(now: object) -> float:

@@ -4,8 +4,7 @@ quiet key kept as its value only (`_ColdKey`).
 
 Contract: an `_Entry`'s stored fields come from its write record (`_parse_entry`) and never
 change; its epochs (`born`, `died`) and `killers` are this replica's own. Loading a key
-from Loro, burying superseded entries and evicting keys stay on `Core` (`_reload`,
-`_bury`, `_evict`): they move its epoch, counters and live turns.
+from Loro, burying superseded entries and evicting keys are `KeyStates` (`_core_states`).
 """
 
 from __future__ import annotations
@@ -140,7 +139,7 @@ class _KeyState:
 
 class _ColdKey:
     """A key whose state was dropped to save memory: what a read returns, and what
-    reading its state back from Loro needs (`Core._restore`). Only quiet keys go cold:
+    reading its state back from Loro needs (`KeyStates.restore`). Only quiet keys go cold:
     no open conflict, nothing a live writer's older view needs (every live turn has seen
     all of it), no text field, nothing unreadable."""
 
