@@ -440,42 +440,34 @@ class TextFields:
         settled = not self._core._unsettled and not doc.is_detached()
         copy = self._recent.checkout(frontiers, may_root=True) if settled else None
         if copy is not None:
-            edit_peer = self.edit_peer(copy)
-            start = _next_counter(copy, edit_peer)
-            deleting = _edit_text(copy.get_text(track.name), base_text, new)
-            copy.commit()
-            edited_at = copy.state_frontiers
-            end = _next_counter(copy, edit_peer)
+            edit = self.edit_checked_out(copy, track, base_text, new)
             doc.import_(copy.export(loro.ExportMode.Updates(doc.oplog_vv)))
-        else:
-            edited_at, edit_peer, start, end, deleting = self.edit_at(
-                track, frontiers, base_text, new
-            )
+        else:  # on the document itself: checked out there and back to the latest version
+            doc.commit()
+            doc.set_detached_editing(True)
+            try:
+                doc.checkout(frontiers)  # (a new peer id per checkout, Loro's rule)
+                edit = self.edit_checked_out(doc, track, base_text, new)
+            finally:
+                doc.checkout_to_latest()
+                doc.set_detached_editing(False)
+                doc.peer_id = self._core._peer  # this replica's writes go on as its own peer
+        edited_at, edit_peer, start, end, deleting = edit
         ops = [edit_peer, start, end] if deleting else None
         self.left_by(ops, new)
         return edited_at, new, ops
 
-    def edit_at(
-        self, track: _TextTrack, frontiers: Any, base_text: str, new: str
+    def edit_checked_out(
+        self, doc: Any, track: _TextTrack, base_text: str, new: str
     ) -> tuple[Any, int, int, int, bool]:
-        """An old-view edit made on the document itself: checked out at `frontiers` and
-        back to the latest version."""
-        doc = self._core._doc
+        """Edit the text of `doc` (checked out at the writer's base, detached editing on)
+        from `base_text` to `new`, as a reused edit peer: the version after the edit, the
+        peer, its first and end counters, and whether it may have deleted characters."""
+        edit_peer = self.edit_peer(doc)
+        start = _next_counter(doc, edit_peer)
+        deleting = _edit_text(doc.get_text(track.name), base_text, new)
         doc.commit()
-        doc.set_detached_editing(True)
-        try:
-            doc.checkout(frontiers)  # (a new peer id per checkout, Loro's rule)
-            edit_peer = self.edit_peer(doc)
-            start = _next_counter(doc, edit_peer)
-            deleting = _edit_text(doc.get_text(track.name), base_text, new)
-            doc.commit()
-            edited_at = doc.state_frontiers
-            end = _next_counter(doc, edit_peer)
-        finally:
-            doc.checkout_to_latest()
-            doc.set_detached_editing(False)
-            doc.peer_id = self._core._peer  # this replica's writes go on under its own peer
-        return edited_at, edit_peer, start, end, deleting
+        return doc.state_frontiers, edit_peer, start, _next_counter(doc, edit_peer), deleting
 
     def contenders(
         self, state: _KeyState, path: FieldPath, entries: list[_Entry]
