@@ -9,6 +9,7 @@ text it left are read from its own ops in Loro's log, so every replica decides a
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -229,6 +230,7 @@ class TextFields:
         self._core = core
         # peers of edits made at an older version (`edit_peer`), reused when they can be
         self._edit_peers: list[int] = []
+        self._peers_made = 0  # how far along `_fresh_peer`'s sequence this replica is
         # what each concurrent text edit deleted and the text it left, read from its ops
         # in the log once (`from_log`)
         self._edits: dict[tuple[tuple[int, int, int], str], Any] = {}
@@ -310,7 +312,8 @@ class TextFields:
     def edit_peer(self, doc: Any) -> int:
         """The peer an edit at the checked-out older version is made as: one of the
         earlier edit peers whose ops all precede that version (its next op follows them
-        causally, as a peer's ops must), else the fresh one Loro's checkout chose.
+        causally, as a peer's ops must), else a fresh one derived from this replica's
+        peer (`_fresh_peer`), so the same history makes the same ops on every run.
 
         Reused because Loro's checkout of a text costs time in its number of peers as
         well as its ops: a fresh peer per old-view edit made each next checkout slower
@@ -323,9 +326,21 @@ class TextFields:
             if base.get_last(peer) == last and last == held.get_last(peer):
                 doc.peer_id = peer
                 return peer
-        peer = int(doc.peer_id)
+        peer = self._fresh_peer(held, log)
+        doc.peer_id = peer
         self._edit_peers.append(peer)
         return peer
+
+    def _fresh_peer(self, *logs: Any) -> int:
+        """The next peer of this replica's deterministic sequence that no log holds an op
+        of (Loro's checkout picks a random one: runs of one history would differ)."""
+        own = self._core._peer
+        while True:
+            self._peers_made += 1
+            digest = hashlib.blake2b(f"{own}:{self._peers_made}".encode(), digest_size=8)
+            peer = int.from_bytes(digest.digest(), "big") % (2**64 - 1)  # (Loro's bound)
+            if peer != own and all(log.get_last(peer) is None for log in logs):
+                return peer
 
     def text_at(self, track: _TextTrack, frontiers: Any) -> str:
         """The text as it read at an older version of the document."""
