@@ -245,7 +245,7 @@ def _is_decimal(digits: str, bound: str) -> bool:
 
 def _is_time(x: object) -> bool:
     """Seconds as a record stores them: a finite float, or an int that a float holds
-    (writers before 2026-11-28 stored int clocks as ints, e.g. time.time_ns())."""
+    (a record is data from a peer: an int clock there reads as the same seconds)."""
     if type(x) is float:
         return math.isfinite(x)
     return type(x) is int and -(2**1023) < x < 2**1023
