@@ -10,16 +10,18 @@ Representation. Each (namespace, key) owns one flat root map of *entries* and on
 text per text field; nothing is a nested container, so two replicas that create the same
 sub-dict concurrently can never end up with two competing containers (the Loro trap).
 
-- presence/register entry  ``r|path|op``      -> ``[kind, scalar, agent]``
-- set/list element tag     ``s|path|elem|op|i`` -> ``[agent, position]``
-- counter increment        ``c|path|op``      -> ``[delta, agent]``
+- presence/register entry  ``r path|op``        -> ``[kind, scalar, agent]``
+- set/list element tag     ``s path|elem|i|op`` -> ``[agent, position]``
+- counter increment        ``c path|op``        -> ``[delta, agent]``
 
-Each write is one record in the key's history map, ``op -> [FORMAT, agent, action,
-timestamp, fields, [eid, [payload...], ...], [killed eid, ...], created_at, seq]``: the
-entries it inserts and the entries it supersedes travel inside it, so a write costs Loro
-one map insert however many fields it changes (an entry id is unique to its op, so "killed
-by any record" is final). ``FORMAT`` is the layout's version number: a record of another
-version is refused (skipped, counted and logged alike on every replica), never guessed at.
+(``|`` is `_SEP`.) Each write is one record in the key's history map, ``op -> [FORMAT,
+agent, action, timestamp, fields, inserts, kills, created_at, seq]``: the entries it
+inserts and the entries it supersedes travel inside it, so a write costs Loro one map
+insert however many fields it changes (an entry id is unique to its op, so "killed by any
+record" is final). Inserted entries are stored without the record's op and agent, killed
+ones grouped by op (`_core_layout._read_record` has the shape). ``FORMAT`` is the
+layout's version number: a record of another version is refused (skipped, counted and
+logged alike on every replica), never guessed at.
 The key's timestamps are those of the record with the highest ``(seq, peer, counter)``;
 ``seq`` is one more than the highest of the key's records its writer's replica held, so a
 later write (one whose replica had the earlier) always wins, as in a last-writer-wins
@@ -59,17 +61,15 @@ from ._core_keys import (
 from ._core_layout import (
     _COUNTER_OF,
     _PRESENCE,
-    _SEP,
     _SEQ_MAX,
     _VERSION_ENCODER,
-    FORMAT,
     _decode_version,
     _hash,
     _is_loro_failure,
     _is_op,
     _op_sort_key,
-    _pack,
     _read_record,
+    _stored_record,
     _unpack,
     loro,
 )
@@ -655,12 +655,12 @@ class Core:
             self._pathjson[path] = pj
         return pj
 
-    def _reg_prefix(self, path: FieldPath) -> str:
-        """The start of a presence entry's id at `path` (its op follows)."""
-        prefix = self._regids.get(path)
-        if prefix is None:
-            prefix = self._regids[path] = f"r{_SEP}{self._pj(path)}{_SEP}"
-        return prefix
+    def _reg_short(self, path: FieldPath) -> str:
+        """A presence entry's id at `path` without its op (`_read_fields`)."""
+        short = self._regids.get(path)
+        if short is None:
+            short = self._regids[path] = "r" + self._pj(path)
+        return short
 
     def _visibility(self, turn: Turn | None, namespace: Namespace, key: str) -> Visible:
         if turn is None:
@@ -725,7 +725,7 @@ class Core:
         # commit; the record is packed after the text edits, whose op spans it carries
         # (encoding lists of checked JSON does not fail)
         ops.edit_texts()
-        record = _pack([FORMAT, agent, action, now, fields, ops.entry_log, ops.kills, created, seq])
+        record = _stored_record(agent, action, now, fields, ops.entry_log, ops.kills, created, seq)
         if not state.listed and self._states.ident(kid) is None:
             # (also over an entry no agentsync writer made: the honest one replaces it)
             self._dir.insert(kid, [list(state.namespace), state.key])

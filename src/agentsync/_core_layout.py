@@ -33,11 +33,17 @@ from ._values import (
 loro: Any = _loro_module
 
 
-FORMAT: Final = 2
+FORMAT: Final = 3
 """The stored layout's version number, first in every write record."""
 
 
-_SEP: Final = "\x1f"  # JSON text escapes control characters, so this never occurs inside
+# Between the parts of an entry id. The parts are JSON texts (which escape every control
+# character), op ids and indices (digits), so it never occurs inside one; a record stores
+# it as two bytes of JSON (`\n`), where most control characters take six (`\u001f`).
+_SEP: Final = "\n"
+
+
+_HASH_SEP: Final = "\x1f"  # key ids and text names hash namespace labels and keys (any text)
 
 
 _KIND_CODE: Final[dict[FieldKind, str]] = {
@@ -102,7 +108,7 @@ def _is_loro_failure(exc: BaseException) -> bool:
 
 
 def _hash(*parts: str) -> str:
-    return hashlib.blake2b(_SEP.join(parts).encode(), digest_size=10).hexdigest()
+    return hashlib.blake2b(_HASH_SEP.join(parts).encode(), digest_size=10).hexdigest()
 
 
 def _op_sort_key(op: str) -> tuple[int, int]:
@@ -162,7 +168,18 @@ def _read_record(
     """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
     they are still live) and the ids it kills, and return its (seq, created, updated)
     timestamps. CorruptUpdateError, collecting nothing, if the record is not a write
-    record of this layout (`FORMAT`) or inserts entries of another op."""
+    record of this layout (`FORMAT`).
+
+    A record stores what it inserts without the write's op and agent (both are the
+    record's): each entry as its id up to the op (`_SEP` + op ends every entry id) and its
+    payload's other items, flat (a presence: short id, kind, scalar; an element tag: short
+    id, position; an increment: short id, delta). Read back here as the full id and
+    payload; a short id holding a separator where its kind has none (an op of its own)
+    refuses the record, so an entry can only ever be the record's op's. Kills are ids of
+    other writes' entries, flat and grouped by op: the op, then the short ids of its
+    entries, each as text or as the position in `inserts` of an equal short id (a write
+    that replaces a field ends the entry of the same short id it inserts). A null
+    creation time is the write's own time (a key's first write)."""
     if len(record) != 9 or type(record[0]) is not int:
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     if record[0] != FORMAT:
@@ -170,6 +187,8 @@ def _read_record(
             f"write record of layout version {record[0]}; this agentsync reads version {FORMAT}"
         )
     agent, action, timestamp, fields, inserts, kills, created, seq = record[1:]
+    if created is None:
+        created = timestamp
     if (
         type(agent) is not str
         or type(action) is not str
@@ -178,7 +197,6 @@ def _read_record(
         or type(fields) is not list
         or type(inserts) is not list
         or type(kills) is not list
-        or len(inserts) % 2
         or not _is_time(created)
         or type(seq) is not int
         or not 0 < seq <= _SEQ_MAX
@@ -188,22 +206,78 @@ def _read_record(
         if type(name) is not str:
             raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     own = _SEP + op
-    own_tag = own + _SEP
-    for i in range(0, len(inserts), 2):
-        eid, payload = inserts[i], inserts[i + 1]
-        if (
-            type(eid) is not str
-            or type(payload) is not list
-            or not (eid.endswith(own) or own_tag in eid)
-        ):
-            raise CorruptUpdateError(f"write record {op} holds entry {eid!r:.80}")
-    for eid in kills:
-        if type(eid) is not str:
+    entries: list[tuple[str, list[Any]]] = []
+    i, end = 0, len(inserts)
+    while i < end:
+        short = inserts[i]
+        code = short[:1] if type(short) is str else ""
+        if code == "r" and i + 2 < end and _SEP not in short:
+            entries.append((short + own, [inserts[i + 1], inserts[i + 2], agent]))
+            i += 3
+        elif code == "s" and i + 1 < end and short.count(_SEP) == 2:
+            entries.append((short + own, [agent, inserts[i + 1]]))
+            i += 2
+        elif code == "c" and i + 1 < end and _SEP not in short:
+            entries.append((short + own, [inserts[i + 1], agent]))
+            i += 2
+        else:
+            raise CorruptUpdateError(f"write record {op} holds entry {short!r:.80}")
+    ended: list[str] = []
+    of = ""  # _SEP + the op whose entries follow
+    for item in kills:
+        if type(item) is int and of and 0 <= item < end and type(inserts[item]) is str:
+            ended.append(inserts[item] + of)
+            continue
+        if type(item) is not str:
             raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    for i in range(0, len(inserts), 2):
-        born[inserts[i]] = inserts[i + 1]
-    killed.update(kills)
+        if item[:1].isdigit():
+            if not _is_op(item):
+                raise CorruptUpdateError(f"write record {op} kills entries of {item!r:.80}")
+            of = _SEP + item
+        elif of:
+            ended.append(item + of)
+        else:
+            raise CorruptUpdateError(f"write record {op} kills {item!r:.80} of no op")
+    born.update(entries)
+    killed.update(ended)
     return (seq, float(created), float(timestamp))
+
+
+def _short_ids_at(inserts: list[Any]) -> dict[str, int]:
+    """Where each short id stands in a record's stored `inserts`."""
+    at: dict[str, int] = {}
+    i, end = 0, len(inserts)
+    while i < end:
+        short = inserts[i]
+        at[short] = i
+        i += 3 if short[0] == "r" else 2
+    return at
+
+
+def _stored_record(
+    agent: str,
+    action: WriteAction,
+    now: float,
+    fields: list[str],
+    inserts: list[Any],
+    kills: dict[str, list[str]],
+    created: float,
+    seq: int,
+) -> str:
+    """A write's record as `_read_record` reads it: `inserts` already in its stored shape,
+    `kills` the short ids of the entries it ends per op."""
+    ended: list[Any] = []
+    if kills:
+        at = _short_ids_at(inserts)
+        for of, shorts in kills.items():
+            ended.append(of)
+            for short in shorts:
+                ended.append(at.get(short, short))
+    # (-0.0 == 0.0: only a time of the same sign reads back as the write's own)
+    own_time = created == now and math.copysign(1.0, created) == math.copysign(1.0, now)
+    return _pack(
+        [FORMAT, agent, action, now, fields, inserts, ended, None if own_time else created, seq]
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -254,31 +328,36 @@ def _is_time(x: object) -> bool:
 def _read_fields(eid: str, payload: tuple[Any, ...]) -> tuple[Any, ...]:
     """The immutable fields of an entry, parsed once per process: a simulation holds
     every write once per replica (a thousand of them), and so do many stores in one
-    process. Strings are interned for the same reason."""
+    process. Strings are interned for the same reason.
+
+    An entry id is its kind code, then its parts joined by `_SEP`, its op last: a
+    presence `r` path, op; an element tag `s` path, element, index, op; an increment `c`
+    path, op."""
     eid = _intern(eid)
-    parts = eid.split(_SEP)
-    tag = parts[0]
-    if len(parts) != (5 if tag == "s" else 3) or not _is_op(parts[3 if tag == "s" else 2]):
+    tag = eid[:1]
+    parts = eid[1:].split(_SEP)
+    if len(parts) != (4 if tag == "s" else 2) or not _is_op(parts[-1]):
         raise ValueError(f"not an entry id: {eid!r:.80}")
-    path = _parse_path(parts[1])
+    path = _parse_path(parts[0])
+    op = _intern(parts[-1])
     values: Sequence[Any] = payload
     if tag == "r":
         kind, scalar, agent = values
         if kind not in _CODE_KIND or type(agent) is not str:
             raise ValueError(f"presence of kind {kind!r} by {agent!r}")
-        return (eid, path, _intern(parts[2]), _intern(agent), str(kind), scalar)
+        return (eid, path, op, _intern(agent), str(kind), scalar)
     if tag == "s":
         agent, pos = values
         if type(agent) is not str or type(pos) is not str:
             raise ValueError(f"element tag by {agent!r} at {pos!r}")
-        elem, op, idx = _intern(parts[2]), _intern(parts[3]), int(parts[4])
+        elem, idx = _intern(parts[1]), int(parts[2])
         stamp = (_intern(pos), op, idx)
         return (eid, path, op, _intern(agent), _TAG, _parse_element(elem), elem, stamp)
     if tag == "c":
         delta, agent = values
         if type(delta) not in (int, float) or type(agent) is not str:
             raise ValueError(f"increment {delta!r} by {agent!r}")
-        return (eid, path, _intern(parts[2]), _intern(agent), _DELTA, delta)
+        return (eid, path, op, _intern(agent), _DELTA, delta)
     raise CorruptUpdateError(f"unrecognised entry {eid!r}")
 
 

@@ -118,6 +118,7 @@ class _Ops:
         "inserted",
         "kills",
         "op",
+        "own",
         "removed",
         "state",
         "text_calls",
@@ -131,17 +132,19 @@ class _Ops:
         self.core = core
         self.state = state
         self.op = op
+        self.own = _SEP + op  # what ends the id of each entry it inserts
         self.agent = agent
         self.visible = visible
         self.inserted: list[_Entry] = []
         self.removed: list[_Entry] = []
-        # what the write's history record carries: [eid, [payload...], ...], killed eids
+        # what the write's history record carries (`_read_record`): the entries it
+        # inserts in their stored shape, and the short ids of the entries it ends per op
         self.entry_log: list[Any] = []
-        self.kills: list[str] = []
+        self.kills: dict[str, list[str]] = {}
         self.changed_fields: set[FieldPath] = set()
         self.text_paths: dict[FieldPath, tuple[Any, str]] = {}
-        # the presence entry (and its stored payload) each text edit inserts
-        self.text_presence: dict[FieldPath, tuple[_Entry, list[Any]]] = {}
+        # the presence entry each text edit inserts, and where `entry_log` holds its scalar
+        self.text_presence: dict[FieldPath, tuple[_Entry, int]] = {}
         # text edits planned, in order: (path, new text, seen any, plan)
         self.text_calls: list[tuple[FieldPath, str, bool, _TextPlan]] = []
         self.touched = False
@@ -158,25 +161,25 @@ class _Ops:
     # presence entries ---------------------------------------------------------------
     def _insert_presence(
         self, path: FieldPath, code: str, scalar: Any, seen: list[_Entry]
-    ) -> tuple[_Entry, list[Any]]:
-        eid = self.core._reg_prefix(path) + self.op
-        payload = [code, scalar, self.agent]
-        self.entry_log += (eid, payload)
-        entry = _Entry(eid, path, self.op, self.agent, code, scalar)
+    ) -> tuple[_Entry, int]:
+        short = self.core._reg_short(path)
+        self.entry_log += (short, code, scalar)
+        entry = _Entry(short + self.own, path, self.op, self.agent, code, scalar)
         self.inserted.append(entry)
         self._drop(seen)
         if self.visible is not _alive:  # (a view that is the live one saw every entry)
             live_unseen = [e for e in self.state.regs.get(path, {}).values() if e not in seen]
             if live_unseen:
                 self.concurrent = True
-        return entry, payload
+        return entry, len(self.entry_log) - 1
 
     def _drop(self, entries: list[_Entry]) -> None:
         for e in entries:
             if not e.eid:
                 continue  # a synthetic presence: nothing stored to remove
             if e.died is None:
-                self.kills.append(e.eid)
+                # its id without the op that ends it: the record names the op once
+                self.kills.setdefault(e.op, []).append(e.eid[: len(e.eid) - len(e.op) - 1])
                 self.removed.append(e)
             else:
                 e.killers = (*e.killers, self.op)
@@ -326,8 +329,8 @@ class _Ops:
             self.text_paths[path] = (frontiers, text)
             presence = self.text_presence.get(path)
             if ops is not None and presence is not None:
-                entry, payload = presence
-                entry.value = payload[1] = ops  # (a second edit: its last, on the first)
+                entry, at = presence
+                entry.value = self.entry_log[at] = ops  # (a second edit: its last, on the first)
 
     # mergeable content ------------------------------------------------------------------
     def _write_elements(self, path: FieldPath, items: list[Any], *, ordered: bool) -> bool:
@@ -391,12 +394,12 @@ class _Ops:
             # when both insert at one spot, so a later insert between them has room
             pos = _position(lower, upper_at[j], suffix)
             lower = pos
-            eid = f"s{_SEP}{pj}{_SEP}{elem}{_SEP}{self.op}{_SEP}{j}"
-            self.entry_log += (eid, [self.agent, pos])
+            short = f"s{pj}{_SEP}{elem}{_SEP}{j}"
+            self.entry_log += (short, pos)
             item = given[elem]
             self.inserted.append(
                 _Entry(
-                    eid,
+                    short + self.own,
                     path,
                     self.op,
                     self.agent,
@@ -419,7 +422,7 @@ class _Ops:
             ) from None
         if delta == 0:
             return False
-        eid = f"c{_SEP}{self.core._pj(path)}{_SEP}{self.op}"
-        self.entry_log += (eid, [delta, self.agent])
-        self.inserted.append(_Entry(eid, path, self.op, self.agent, _DELTA, delta))
+        short = "c" + self.core._pj(path)
+        self.entry_log += (short, delta)
+        self.inserted.append(_Entry(short + self.own, path, self.op, self.agent, _DELTA, delta))
         return True

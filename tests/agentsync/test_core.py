@@ -901,3 +901,75 @@ def test_a_declared_register_holding_a_dict_or_list_replicates() -> None:
         assert stored is not None
         assert stored.value == {"cfg": {"x": 1}, "arr": [1, 2], "n": 3}
         assert core.stats()["unreadable_records"] == 0
+
+
+def test_stored_records_read_back_exactly_on_another_replica() -> None:
+    """Records store each inserted entry without its op and writer (both the record's)
+    and each ended one by op; another replica reads back the same entries, value,
+    attribution, timestamps and history, whatever the kinds and ops (peers of full width,
+    text edits that delete, old-view writes, deletes of nested fields)."""
+    schema = {NS: {"tags": "set", "n": "counter", "doc": "text"}}
+    a = Core(peer_id=2**64 - 2, schema=schema)
+    b = Core(peer_id=12345678901234567, schema=schema)
+    a.put(NS, "k", {"x": 1, "deep": {"y": [1, "two"]}}, agent="ann", turn=None, now=-0.0)
+    a.put(
+        NS,
+        "k",
+        {"x": 2, "tags": ["p", "q"], "n": 5, "doc": "hello world"},
+        agent="ann",
+        turn=None,
+        now=2.5,
+    )
+    turn = a.begin_turn()
+    a.put(NS, "k", {"x": 3, "tags": ["q"], "n": 7, "doc": "hello"}, agent="bob", turn=None, now=3.0)
+    a.put(
+        NS, "k", {"x": 4, "tags": ["p", "r"], "n": 2, "doc": "help"}, agent="cy", turn=turn, now=4.0
+    )  # an old view: concurrent with bob's
+    a.put(NS, "other", {"\n": "\n", "a\x1fb": [{"z": None}]}, agent="dee", turn=None, now=0.0)
+    a.delete(NS, "other", agent="dee", turn=None, now=5.0)
+    a.put(NS, "other", {"again": True}, agent="dee", turn=None, now=6.0)
+    b.import_updates(a.export_updates())
+    fresh = Core(peer_id=3, schema=schema)
+    fresh.import_updates(a.export_snapshot())
+    for key in ("k", "other"):
+        mine = a.get(NS, key)
+        assert mine is not None
+        for other in (b, fresh):
+            theirs = other.get(NS, key)
+            assert theirs is not None
+            assert (theirs.value, theirs.created_at, theirs.updated_at) == (
+                mine.value,
+                mine.created_at,
+                mine.updated_at,
+            )
+            assert other.history(NS, key) == a.history(NS, key)
+    for other in (b, fresh):
+        assert other.attribution() == a.attribution()
+        assert other.escalations() == a.escalations()
+        assert other.stats()["unreadable_records"] == 0
+    # the state each replica holds is entry for entry the writer's
+    for other in (b, fresh):
+        for key in ("k", "other"):
+            mine_state = a._states.state(NS, key, create=False)
+            theirs_state = other._states.state(NS, key, create=False)
+            assert mine_state is not None and theirs_state is not None
+            for bucket in ("regs", "tags", "deltas"):
+                ours = {
+                    e.eid: (e.op, e.agent, e.kind, e.value, e.stamp)
+                    for entries in getattr(mine_state, bucket).values()
+                    for e in entries.values()
+                }
+                assert ours == {
+                    e.eid: (e.op, e.agent, e.kind, e.value, e.stamp)
+                    for entries in getattr(theirs_state, bucket).values()
+                    for e in entries.values()
+                }
+    # a key's first write keeps its creation time's sign
+    first = fresh.history(NS, "k")[0]
+    assert first.timestamp == 0.0
+    created = Core(peer_id=4)
+    created.put(NS, "z", {"v": 1}, agent="a", turn=None, now=-0.0)
+    mirror = Core(peer_id=5)
+    mirror.import_updates(created.export_updates())
+    got = mirror.get(NS, "z")
+    assert got is not None and str(got.created_at) == "-0.0"
