@@ -179,7 +179,8 @@ def _read_record(
     other writes' entries, flat and grouped by op: the op, then the short ids of its
     entries, each as text or as the position in `inserts` of an equal short id (a write
     that replaces a field ends the entry of the same short id it inserts). A null
-    creation time is the write's own time (a key's first write)."""
+    creation time is the write's own time (a key's first write); a text presence's ops
+    of two counters are of the op's own peer (`_stored_text_ops`)."""
     if len(record) != 9 or type(record[0]) is not int:
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     if record[0] != FORMAT:
@@ -212,7 +213,10 @@ def _read_record(
         short = inserts[i]
         code = short[:1] if type(short) is str else ""
         if code == "r" and i + 2 < end and _SEP not in short:
-            entries.append((short + own, [inserts[i + 1], inserts[i + 2], agent]))
+            kind, scalar = inserts[i + 1], inserts[i + 2]
+            if kind == "t" and type(scalar) is list and len(scalar) == 2:
+                scalar = [int(op.partition(":")[0]), *scalar]  # (`_stored_text_ops`)
+            entries.append((short + own, [kind, scalar, agent]))
             i += 3
         elif code == "s" and i + 1 < end and short.count(_SEP) == 2:
             entries.append((short + own, [agent, inserts[i + 1]]))
@@ -241,6 +245,13 @@ def _read_record(
     born.update(entries)
     killed.update(ended)
     return (seq, float(created), float(timestamp))
+
+
+def _stored_text_ops(ops: list[int], peer: int) -> list[int]:
+    """A text presence's ops (`_text_ops`) as a record stores them: without the peer when
+    it is the writer's (an edit of the latest version, the common case; a peer id is
+    some twenty digits), which `_read_record` puts back from the record's op."""
+    return ops[1:] if ops[0] == peer else ops
 
 
 def _short_ids_at(inserts: list[Any]) -> dict[str, int]:

@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ._core_keys import _ABSENT, Visible, _Entry, _KeyState, _stamp_of
-from ._core_layout import _DELTA, _KIND_CODE, _SEP, _TAG
+from ._core_layout import _DELTA, _KIND_CODE, _SEP, _TAG, _stored_text_ops
 from ._core_lists import _PLAIN, _matching, _plain_element, _position, _position_suffix
 from ._core_text import _TextPlan
 from ._core_values import _same
@@ -330,7 +330,8 @@ class _Ops:
             presence = self.text_presence.get(path)
             if ops is not None and presence is not None:
                 entry, at = presence
-                entry.value = self.entry_log[at] = ops  # (a second edit: its last, on the first)
+                entry.value = ops  # (a second edit: its last, on the first)
+                self.entry_log[at] = _stored_text_ops(ops, self.core._peer)
 
     # mergeable content ------------------------------------------------------------------
     def _write_elements(self, path: FieldPath, items: list[Any], *, ordered: bool) -> bool:
