@@ -215,7 +215,10 @@ def _read_record(
         if code == "r" and i + 2 < end and _SEP not in short:
             kind, scalar = inserts[i + 1], inserts[i + 2]
             if kind == "t" and type(scalar) is list and len(scalar) == 2:
-                scalar = [int(op.partition(":")[0]), *scalar]  # (`_stored_text_ops`)
+                peer = op.partition(":")[0]
+                if not (peer.isascii() and peer.isdigit()):  # (callers pass op ids)
+                    raise CorruptUpdateError(f"write record under {op!r:.80}")
+                scalar = [int(peer), *scalar]  # (`_stored_text_ops`)
             entries.append((short + own, [kind, scalar, agent]))
             i += 3
         elif code == "s" and i + 1 < end and short.count(_SEP) == 2:
