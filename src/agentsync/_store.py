@@ -184,8 +184,18 @@ def _item(value: dict[str, Any], key: str, namespace: Namespace, cached: _Cached
     return item
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def _ts(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    """A write's time as a datetime. A peer's time past what datetime holds (forged or
+    damaged) reads as the nearer end of its range, alike on every replica, instead of
+    making every read of the key raise."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return _LATEST if seconds > 0 else _EARLIEST
 
 
 def _bad_value_error(namespace: Namespace, key: str, value: object) -> Exception:

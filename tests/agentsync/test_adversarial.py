@@ -1,0 +1,153 @@
+"""Adversarial tests written against the public API the way an outside suite would.
+
+Each xfail(strict=True) is a bug found and not yet fixed: the test states what SPEC.md
+(or LangGraph's `InMemoryStore`) says should happen.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import loro
+import pytest
+
+from agentsync import SyncedStore
+
+NS = ("ns",)
+
+
+def _sync(*replicas: SyncedStore) -> None:
+    """Full anti-entropy between every pair of replicas (twice: a relayed write arrives)."""
+    for _ in range(2):
+        for source in replicas:
+            for target in replicas:
+                if source is not target:
+                    target.import_updates(source.export_updates(target.version()))
+
+
+def _concurrent(base: dict[str, Any], first: dict[str, Any], second: dict[str, Any]) -> SyncedStore:
+    """Two replicas start from `base`, each puts one value without seeing the other's."""
+    a, b = SyncedStore(), SyncedStore()
+    a.put(NS, "k", base)
+    _sync(a, b)
+    with a.acting_as("alice"):
+        a.put(NS, "k", first)
+    with b.acting_as("bob"):
+        b.put(NS, "k", second)
+    _sync(a, b)
+    got_a, got_b = a.get(NS, "k"), b.get(NS, "k")
+    assert got_a is not None and got_b is not None and got_a.value == got_b.value
+    return a
+
+
+@pytest.mark.xfail(strict=True, reason="a list edit concurrent with a type change is dropped")
+@pytest.mark.parametrize("other", [5, "s", {"a": 1}])
+def test_a_list_edit_concurrent_with_a_type_change_escalates(other: Any) -> None:
+    """SPEC §3: a type mismatch between concurrent writes (list vs scalar, dict vs str) is
+    a conflict and escalates, never a silent drop. Alice's appended 2 must not vanish."""
+    store = _concurrent({"x": [1]}, {"x": [1, 2]}, {"x": other})
+    [esc] = store.escalations()
+    assert esc.field == "x"
+    assert {c.agent_id for c in esc.contenders} == {"alice", "bob"}
+
+
+@pytest.mark.xfail(strict=True, reason="a type conflict's text contender is only the inserted part")
+@pytest.mark.parametrize("other", [5, ["z"]])
+def test_a_text_contender_in_a_type_conflict_is_the_writers_whole_text(other: Any) -> None:
+    """SPEC §3: a conflict is escalated with each writer's value; alice wrote "abc", so
+    a human choosing between contenders must be offered "abc", not the fragment "c"
+    (against a dict the contender is already "abc")."""
+    store = _concurrent({"notes": "ab"}, {"notes": "abc"}, {"notes": other})
+    [esc] = store.escalations()
+    assert {(c.agent_id, c.value) for c in esc.contenders} == {("alice", "abc"), ("bob", other)}
+
+
+@pytest.mark.xfail(strict=True, reason="identical concurrent text replacements read back doubled")
+def test_the_same_concurrent_text_replacement_is_not_doubled() -> None:
+    """SPEC §3: edits that both replace overlapping characters are a conflict, and a merge
+    may not invent a value. Both writers turned "abc" into "abX"; "abXX" is neither's."""
+    store = _concurrent({"notes": "abc"}, {"notes": "abX"}, {"notes": "abX"})
+    got = store.get(NS, "k")
+    assert got is not None
+    assert store.escalations() or got.value == {"notes": "abX"}
+
+
+def _forge(store: SyncedStore, edit: Any) -> bytes:
+    """A well-formed Loro update from a peer that holds `store`'s state and applies
+    `edit(doc, key_id)` to it, `key_id` naming key "k" of NS: valid bytes, content no
+    agentsync writer produces."""
+    doc = loro.LoroDoc()
+    doc.import_(store.export_updates(None))
+    edit(doc, store._core._kid(NS, "k"))
+    doc.commit()
+    return bytes(doc.export(loro.ExportMode.Updates(loro.VersionVector())))
+
+
+def _first_record(doc: loro.LoroDoc, kid: str) -> tuple[str, list[Any]]:
+    op, text = next(iter(doc.get_map(f"h:{kid}").get_deep_value().items()))
+    return op, json.loads(text)
+
+
+@pytest.mark.parametrize("field", [3, 7])
+@pytest.mark.parametrize("seconds", [10**30, -(10**30), 10**12, 1e308])
+def test_a_forged_time_no_datetime_holds_breaks_no_read(field: int, seconds: float) -> None:
+    """SPEC §4: nothing a peer sends may make a replica API raise anything but an
+    AgentSyncError. A record whose time is a finite float past datetime's range made
+    import_updates, and every later get of the key, raise OverflowError or ValueError."""
+    honest = SyncedStore()
+    honest.put(NS, "k", {"x": 1})
+
+    def edit(doc: loro.LoroDoc, kid: str) -> None:
+        op, record = _first_record(doc, kid)
+        record[field] = seconds
+        doc.get_map(f"h:{kid}").insert(f"{op.split(':')[0]}:5", json.dumps(record))
+
+    forged = _forge(honest, edit)
+    for reader in (SyncedStore(), SyncedStore()):
+        reader.import_updates(honest.export_updates(None))
+        reader.get(NS, "k")
+        reader.import_updates(forged)
+        got = reader.get(NS, "k")
+        assert got is not None and got.value == {"x": 1}
+        assert [item.key for item in reader.search(NS)] == ["k"]
+        reader.put(NS, "k", {"x": 2})
+        assert reader.get(NS, "k").value == {"x": 2}  # type: ignore[union-attr]
+
+
+@pytest.mark.xfail(strict=True, reason="a replaced or deleted record is not re-read on import")
+@pytest.mark.parametrize("damage", ["delete the record", "replace the record", "replace dir"])
+def test_a_forged_change_to_an_existing_record_reads_alike_on_every_replica(damage: str) -> None:
+    """SPEC §4: records no agentsync writer produces are skipped, logged and counted
+    identically on every replica. A peer that deletes or overwrites an existing history
+    record (or directory entry) leaves the replica that held the key still reading it,
+    while a replica that receives the same document afresh reads the key as missing."""
+    honest = SyncedStore()
+    honest.put(NS, "k", {"x": 1})
+    honest.put(NS, "other", {"y": 1})
+
+    def edit(doc: loro.LoroDoc, kid: str) -> None:
+        op, _ = _first_record(doc, kid)
+        if damage == "delete the record":
+            doc.get_map(f"h:{kid}").delete(op)
+        elif damage == "replace the record":
+            doc.get_map(f"h:{kid}").insert(op, "junk")
+        else:
+            doc.get_map("dir").insert(kid, 7)
+
+    forged = _forge(honest, edit)
+    held = SyncedStore()
+    held.import_updates(honest.export_updates(None))
+    held.import_updates(forged)
+    fresh = SyncedStore()
+    fresh.import_updates(held.export_updates(None))
+
+    def seen(store: SyncedStore) -> tuple[object, ...]:
+        got = store.get(NS, "k")
+        return (
+            None if got is None else got.value,
+            [item.key for item in store.search(NS)],
+            store.stats()["unreadable_records"],
+        )
+
+    assert seen(held) == seen(fresh)
