@@ -151,3 +151,56 @@ def test_a_forged_change_to_an_existing_record_reads_alike_on_every_replica(dama
         )
 
     assert seen(held) == seen(fresh)
+
+
+@pytest.mark.xfail(strict=True, reason="a text resolution drops a disjoint edit")
+def test_resolving_a_text_conflict_keeps_a_disjoint_concurrent_edit() -> None:
+    """SPEC §3: edits to disjoint parts merge; only overlapping ones escalate, and resolve
+    settles exactly the contenders named. Carol's append is disjoint from the overlapping
+    edits of alice and bob, is not a contender, and so must survive their resolution."""
+    replicas = [SyncedStore() for _ in range(3)]
+    replicas[0].put(NS, "k", {"notes": "abcd"})
+    _sync(*replicas)
+    for replica, agent, text in zip(
+        replicas, ["alice", "carol", "bob"], ["aZd", "abcd!", "abYd"], strict=True
+    ):
+        with replica.acting_as(agent):
+            replica.put(NS, "k", {"notes": text})
+    _sync(*replicas)
+    [esc] = replicas[0].escalations()
+    assert {c.agent_id for c in esc.contenders} == {"alice", "bob"}
+    replicas[0].resolve(esc, "aZd")
+    _sync(*replicas)
+    got = replicas[2].get(NS, "k")
+    assert got is not None and got.value == {"notes": "aZd!"}
+
+
+class _Str(str):
+    """A str subclass, as user code makes them (InMemoryStore stores them as given)."""
+
+
+@pytest.mark.xfail(strict=True, reason="a str subclass in a text field breaks reads")
+def test_a_str_subclass_in_a_text_field_reads_back() -> None:
+    """The put is accepted, then every get and search of the key raises msgspec's
+    TypeError (not an AgentSyncError), on the writer's replica only."""
+    store = SyncedStore()
+    store.put(NS, "k", {"notes": _Str("hello")})
+    got = store.get(NS, "k")
+    assert got is not None and got.value == {"notes": "hello"}
+    assert [item.value for item in store.search(NS)] == [{"notes": "hello"}]
+
+
+@pytest.mark.xfail(strict=True, reason="a str or number subclass is refused without its field path")
+@pytest.mark.parametrize("value", [_Str("x"), type("_Float", (float,), {})(1.5)])
+def test_a_scalar_subclass_is_stored_or_refused_naming_its_field(value: Any) -> None:
+    """SPEC §3: values must be JSON, anything else raises TypeError naming the field path.
+    A str subclass is a str (InMemoryStore takes it); the put raised msgspec's
+    "Encoding objects of type _Str is unsupported", which names no field."""
+    store = SyncedStore()
+    try:
+        store.put(NS, "k", {"field": value})
+    except TypeError as err:
+        assert "field" in str(err)
+    else:
+        got = store.get(NS, "k")
+        assert got is not None and got.value == {"field": value}
