@@ -11,6 +11,7 @@ from typing import Any
 
 import loro
 import pytest
+from store_support import Agents
 
 from agentsync import SyncedStore
 
@@ -39,6 +40,35 @@ def _concurrent(base: dict[str, Any], first: dict[str, Any], second: dict[str, A
     got_a, got_b = a.get(NS, "k"), b.get(NS, "k")
     assert got_a is not None and got_b is not None and got_a.value == got_b.value
     return a
+
+
+@pytest.mark.xfail(strict=True, reason="concurrent turns over an empty text lose a write")
+@pytest.mark.parametrize(
+    ("bobs", "want"),
+    [
+        ({"notes": "", "other": 1}, {"notes": "A", "other": 1}),  # bob left notes as seen
+        ({"notes": "B", "other": 0}, None),  # both appends kept, in either order
+    ],
+)
+def test_concurrent_turns_over_an_empty_text_keep_both_writes(
+    bobs: dict[str, Any], want: dict[str, Any] | None
+) -> None:
+    """SPEC §3: a writer's edit is applied against exactly the version it saw. Two
+    concurrent turns of one store both saw notes == "": alice writes "A", then bob's put
+    (a diff against "") wipes it. Replicas exchanging updates keep both; a base of "x"
+    keeps both too. Found by the async tasks of the README's agents pattern."""
+    store = SyncedStore()
+    store.put(NS, "k", {"notes": "", "other": 0})
+    agents = Agents(store, "alice", "bob")
+    agents("alice", "put", NS, "k", {"notes": "A", "other": 0})
+    agents("bob", "put", NS, "k", bobs)
+    agents.close()
+    got = store.get(NS, "k")
+    assert got is not None
+    if want is None:
+        assert got.value["notes"] in {"AB", "BA"}
+    else:
+        assert got.value == want
 
 
 @pytest.mark.xfail(strict=True, reason="a list edit concurrent with a type change is dropped")
