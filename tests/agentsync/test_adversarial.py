@@ -263,3 +263,25 @@ def test_a_type_conflict_over_a_nested_conflict_names_every_writer() -> None:
     contenders = [c for esc in store.escalations() for c in esc.contenders]
     assert {c.agent_id for c in contenders} == {"alice", "bob", "carol"}
     assert not any(_has_placeholder(c.value) for c in contenders)
+
+
+@pytest.mark.xfail(strict=True, reason="a forged text edit without a record is read")
+def test_a_text_edit_no_writer_recorded_is_not_credited_to_an_honest_agent() -> None:
+    """SPEC §4: content no agentsync writer produced is skipped, logged and counted. A
+    peer that edits a text container directly (no write record) changes what every
+    replica reads ("ello EVIL"), counts nothing as unreadable, and attribution() and
+    history() credit the honest writer with the forged text."""
+    honest = SyncedStore()
+    with honest.acting_as("alice"):
+        honest.put(NS, "k", {"notes": "hello"})
+    doc = loro.LoroDoc()
+    doc.import_(honest.export_updates(None))
+    [text_name] = [name for name in doc.get_deep_value() if name.startswith("t:")]
+    doc.get_text(text_name).insert(5, " EVIL")
+    doc.get_text(text_name).delete(0, 1)
+    doc.commit()
+    reader = SyncedStore()
+    reader.import_updates(bytes(doc.export(loro.ExportMode.Updates(loro.VersionVector()))))
+    got = reader.get(NS, "k")
+    assert got is not None
+    assert got.value == {"notes": "hello"} or reader.stats()["unreadable_records"] >= 1
