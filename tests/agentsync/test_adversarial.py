@@ -285,3 +285,39 @@ def test_a_text_edit_no_writer_recorded_is_not_credited_to_an_honest_agent() -> 
     got = reader.get(NS, "k")
     assert got is not None
     assert got.value == {"notes": "hello"} or reader.stats()["unreadable_records"] >= 1
+
+
+@pytest.mark.xfail(strict=True, reason="a big insertion between two elements: O(n^2) positions")
+def test_many_elements_inserted_between_two_cost_linear_bytes() -> None:
+    """Inserting n elements between two neighbours gives each a position one fraction
+    digit longer than the last: the delta is ~10x a fresh list's at 3,000 elements, and
+    at 5,000 the plain-Python build raises RecursionError from the put (the compiled one
+    takes quadratic time)."""
+    n = 5_000
+    store = SyncedStore()
+    store.put(NS, "k", {"l": [0, 1]})
+    before = store.version()
+    value = {"l": [0, *range(2, n), 1]}
+    store.put(NS, "k", value)
+    got = store.get(NS, "k")
+    assert got is not None and got.value == value
+    fresh = SyncedStore()
+    fresh.put(NS, "k", value)
+    assert len(store.export_updates(before)) < 3 * len(fresh.export_updates(None))
+
+
+@pytest.mark.xfail(strict=True, reason="rewriting a long text takes quadratic time")
+def test_rewriting_a_long_text_takes_linear_time() -> None:
+    """A put that replaces a 30,000-character notes field with an unrelated one takes
+    about 4 s (20,000: 2 s; 200,000: over 3 minutes, under the store's lock):
+    `_edit_text` hands dissimilar texts to Loro's O(N*D) diff."""
+    import random
+    import time
+
+    rng = random.Random(0)
+    old, new = ("".join(rng.choice("abcdefgh ") for _ in range(30_000)) for _ in range(2))
+    store = SyncedStore()
+    store.put(NS, "k", {"notes": old})
+    started = time.perf_counter()
+    store.put(NS, "k", {"notes": new})
+    assert time.perf_counter() - started < 1.0
