@@ -308,16 +308,16 @@ def test_many_elements_inserted_between_two_cost_linear_bytes() -> None:
 
 @pytest.mark.xfail(strict=True, reason="rewriting a long text takes quadratic time")
 def test_rewriting_a_long_text_takes_linear_time() -> None:
-    """A put that replaces a 30,000-character notes field with an unrelated one takes
-    about 4 s (20,000: 2 s; 200,000: over 3 minutes, under the store's lock):
+    """A put that replaces a 20,000-character notes field with an unrelated one takes
+    about 2 s (200,000: over 3 minutes, under the store's lock):
     `_edit_text` hands dissimilar texts to Loro's O(N*D) diff."""
     import random
     import time
 
     rng = random.Random(0)
-    old, new = ("".join(rng.choice("abcdefgh ") for _ in range(30_000)) for _ in range(2))
+    old, new = ("".join(rng.choice("abcdefgh ") for _ in range(20_000)) for _ in range(2))
     store = SyncedStore()
     store.put(NS, "k", {"notes": old})
     started = time.perf_counter()
     store.put(NS, "k", {"notes": new})
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 0.5
