@@ -371,3 +371,20 @@ def test_records_forged_under_an_honest_writers_next_op_ids_cost_no_honest_write
     for replica in (alice, held, fresh):
         got = replica.get(NS, "k")
         assert got is not None and got.value == {"x": 2}
+
+
+@pytest.mark.xfail(strict=True, reason="a counter sums float deltas: sequential values drift")
+@pytest.mark.parametrize(
+    "values", [[1e300, 3], [0.5, 2**53 + 1], [1.5, 2**70]], ids=["absorbed", "rounded", "float"]
+)
+def test_a_declared_counter_reads_back_each_sequential_value(values: list[float]) -> None:
+    """SPEC §3: with no concurrency every value reads back exactly as written; a counter's
+    sequential write is the increment new - seen. The increments are summed as floats, so
+    1e300 then 3 reads 0 (3 - 1e300 == -1e300), 0.5 then 2**53 + 1 reads
+    9007199254740992.0, and 1.5 then 2**70 reads a float."""
+    store = SyncedStore(schema={NS: {"c": "counter"}})
+    for value in values:
+        store.put(NS, "k", {"c": value})
+        got = store.get(NS, "k")
+        assert got is not None
+        assert got.value["c"] == value and type(got.value["c"]) is type(value)
