@@ -7,11 +7,12 @@ Each xfail(strict=True) is a bug found and not yet fixed: the test states what S
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import loro
 import pytest
-from store_support import Agents
+from store_support import Agents, FakeClock
 
 from agentsync import SyncedStore
 
@@ -401,3 +402,25 @@ def test_search_lists_concurrently_created_keys_alike_on_every_replica() -> None
     b.put(NS, "k2", {"v": 2})
     _sync(a, b)
     assert [item.key for item in a.search(NS)] == [item.key for item in b.search(NS)]
+
+
+@pytest.mark.xfail(strict=True, reason="TTL deadlines are neither durable nor replicated")
+@pytest.mark.parametrize("reader", ["reopened", "replica"])
+def test_an_items_ttl_outlives_a_restart_and_reaches_replicas(reader: str, tmp_path: Path) -> None:
+    """SPEC §4: TTL as the SQL stores do it; SqliteStore and PostgresStore keep each
+    item's expiry in the database, so it expires after a restart and for every process.
+    Here the deadline lives only in the writer's memory: a reopened durable store, or a
+    replica that imported the item, sweeps nothing and keeps it forever."""
+    clock = FakeClock()
+    ttl = {"default_ttl": 1.0}
+    writer = SyncedStore(path=str(tmp_path / "w.db"), ttl=ttl, clock=clock)
+    writer.put(NS, "k", {"v": 1})
+    if reader == "reopened":
+        writer.close()
+        store = SyncedStore(path=str(tmp_path / "w.db"), ttl=ttl, clock=clock)
+    else:
+        store = SyncedStore(ttl=ttl, clock=clock)
+        store.import_updates(writer.export_updates(None))
+    clock.advance(120)
+    assert store.sweep_ttl() == 1
+    assert store.get(NS, "k") is None
