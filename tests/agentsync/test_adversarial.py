@@ -112,6 +112,18 @@ def test_a_text_contender_in_a_type_conflict_is_the_writers_whole_text(other: An
     assert values == [("alice", '"abc"'), ("bob", json.dumps(other))]
 
 
+@pytest.mark.xfail(strict=True, reason="a char diff splits one writer's text with another's")
+def test_a_concurrent_prefix_does_not_land_inside_a_replacement() -> None:
+    """SPEC §3: a merge may not invent a value; disjoint edits merge, overlapping ones
+    escalate. Alice rewrites "B0" as "W0T0" (Loro's character diff keeps the "0"), bob
+    prefixes "X "; the merge reads "W0TX 0": bob's text inside alice's word, a text
+    neither wrote. Found by a random word-edit oracle."""
+    store = _concurrent({"notes": "B0"}, {"notes": "W0T0"}, {"notes": "X B0"})
+    got = store.get(NS, "k")
+    assert got is not None
+    assert store.escalations() or ("W0T0" in got.value["notes"] and "X " in got.value["notes"])
+
+
 @pytest.mark.xfail(strict=True, reason="identical concurrent text replacements read back doubled")
 def test_the_same_concurrent_text_replacement_is_not_doubled() -> None:
     """SPEC §3: edits that both replace overlapping characters are a conflict, and a merge
