@@ -29,8 +29,9 @@ def _sync(*replicas: SyncedStore) -> None:
 
 
 def _concurrent(base: dict[str, Any], first: dict[str, Any], second: dict[str, Any]) -> SyncedStore:
-    """Two replicas start from `base`, each puts one value without seeing the other's."""
-    a, b = SyncedStore(), SyncedStore()
+    """Two replicas start from `base`, each puts one value without seeing the other's
+    (fixed peer ids: the order of concurrent inserts, and so each result, is repeatable)."""
+    a, b = SyncedStore(peer_id=1), SyncedStore(peer_id=2)
     a.put(NS, "k", base)
     _sync(a, b)
     with a.acting_as("alice"):
@@ -219,7 +220,7 @@ def test_resolving_a_text_conflict_keeps_a_disjoint_concurrent_edit() -> None:
     """SPEC §3: edits to disjoint parts merge; only overlapping ones escalate, and resolve
     settles exactly the contenders named. Carol's append is disjoint from the overlapping
     edits of alice and bob, is not a contender, and so must survive their resolution."""
-    replicas = [SyncedStore() for _ in range(3)]
+    replicas = [SyncedStore(peer_id=peer) for peer in (1, 2, 3)]
     replicas[0].put(NS, "k", {"notes": "abcd"})
     _sync(*replicas)
     for replica, agent, text in zip(
