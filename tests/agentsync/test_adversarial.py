@@ -437,3 +437,16 @@ def test_an_items_ttl_outlives_a_restart_and_reaches_replicas(reader: str, tmp_p
     clock.advance(120)
     assert store.sweep_ttl() == 1
     assert store.get(NS, "k") is None
+
+
+@pytest.mark.xfail(strict=True, reason="deleting the last word and its neighbour escalates")
+def test_deleting_two_different_adjacent_words_merges() -> None:
+    """SPEC §3: edits to disjoint parts merge. From "alpha beta gamma" alice deletes
+    "beta" and bob deletes "gamma": the diffs take "beta " and " gamma", which share the
+    space between them, and the field escalates (deleting "alpha" and "beta" instead
+    merges to "gamma"): a false conflict made by the choice of separator."""
+    store = _concurrent(
+        {"notes": "alpha beta gamma"}, {"notes": "alpha gamma"}, {"notes": "alpha beta"}
+    )
+    assert store.escalations() == []
+    assert store.get(NS, "k").value == {"notes": "alpha"}  # type: ignore[union-attr]
