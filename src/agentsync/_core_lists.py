@@ -84,15 +84,27 @@ def _position_suffix(op: str) -> str:
     makes; never a "0" (a fraction must not end in one), so each stays a valid fraction
     for positions made between it and its neighbours later."""
     peer, _, counter = op.partition(":")
-    digits = []
-    for number, width in ((int(peer) % 61**4, 4), (int(counter), 0)):
-        part: list[str] = []
-        rest = number
-        while rest or len(part) < max(width, 1):
-            rest, digit = divmod(rest, 61)
-            part.append(_DIGITS[digit + 1])
-        digits.append("".join(reversed(part)))
-    return _DIGITS[len(digits[1])] + digits[0] + digits[1]
+    peer_digits = _PEER_DIGITS.get(peer)
+    if peer_digits is None:
+        # (a replica writes as its own peer and a few edit peers: parsing a 20-digit peer
+        # on every list write was a twelfth of a put)
+        if len(_PEER_DIGITS) >= 1024:
+            _PEER_DIGITS.clear()
+        peer_digits = _PEER_DIGITS[peer] = _base61(int(peer) % 61**4, 4)
+    counter_digits = _base61(int(counter), 1)
+    return _DIGITS[len(counter_digits)] + peer_digits + counter_digits
+
+
+_PEER_DIGITS: Final[dict[str, str]] = {}
+
+
+def _base61(number: int, width: int) -> str:
+    """`number` in base 61 with digits "1".."z" (no "0"), at least `width` of them."""
+    text = ""
+    while number or len(text) < width:
+        number, digit = divmod(number, 61)
+        text = _DIGITS[digit + 1] + text
+    return text
 
 
 def _integer_length(head: str) -> int:
