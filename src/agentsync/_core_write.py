@@ -235,6 +235,10 @@ class _Ops:
                     self._remove_subtree((*path, name), view)
                     changed = True
             if not same_kind:
+                if seen:
+                    # a list, set, counter or text becoming a map: what it held goes too,
+                    # or a later write of that kind would diff against it
+                    self._clear_content(path, seen)
                 self.assert_map(path, seen)
                 changed = True
             return changed

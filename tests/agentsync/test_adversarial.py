@@ -44,7 +44,6 @@ def _concurrent(base: dict[str, Any], first: dict[str, Any], second: dict[str, A
     return a
 
 
-@pytest.mark.xfail(strict=True, reason="list/text -> dict -> the same again reads back wrong")
 @pytest.mark.parametrize("between", [{}, {"a": 1}])
 @pytest.mark.parametrize(("field", "before"), [("x", [1]), ("x", [1, [2]]), ("notes", "s")])
 def test_sequential_puts_through_a_dict_and_back_read_back(
