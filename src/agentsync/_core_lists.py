@@ -79,6 +79,9 @@ def _position(lower: str, upper: str | None, suffix: str) -> str:
     return pos + suffix
 
 
+_PEER_DIGITS: Final[dict[str, str]] = {}  # a peer id -> its digits in a suffix
+
+
 def _position_suffix(op: str) -> str:
     """Digits unique to a write (its peer, then its counter) that end every position it
     makes; never a "0" (a fraction must not end in one), so each stays a valid fraction
@@ -93,9 +96,6 @@ def _position_suffix(op: str) -> str:
         peer_digits = _PEER_DIGITS[peer] = _base61(int(peer) % 61**4, 4)
     counter_digits = _base61(int(counter), 1)
     return _DIGITS[len(counter_digits)] + peer_digits + counter_digits
-
-
-_PEER_DIGITS: Final[dict[str, str]] = {}
 
 
 def _base61(number: int, width: int) -> str:

@@ -223,6 +223,10 @@ class _Ops:
             ):
                 return False  # written back as read: an open conflict is not a new value
         changed = False
+        if not same_kind and seen:
+            # a change of kind supersedes what the field held (elements, increments, text),
+            # or a later write of the old kind would diff against it
+            self._clear_content(path, seen)
         if kind == "map":
             assert node.children is not None
             inner = shown if isinstance(shown, dict) else None
@@ -235,10 +239,6 @@ class _Ops:
                     self._remove_subtree((*path, name), view)
                     changed = True
             if not same_kind:
-                if seen:
-                    # a list, set, counter or text becoming a map: what it held goes too,
-                    # or a later write of that kind would diff against it
-                    self._clear_content(path, seen)
                 self.assert_map(path, seen)
                 changed = True
             return changed
@@ -246,8 +246,6 @@ class _Ops:
             # the field is new to this writer, or changes kind: supersede what it saw
             for name in self._children(view).get(path, ()):
                 self._remove_subtree((*path, name), view)
-            if seen:
-                self._clear_content(path, seen)
         if node.kind == "register":
             # one register entry in a built view is what `shown` was: compared above
             compared = built and len(seen) == 1 and shown is not _ABSENT
