@@ -429,6 +429,12 @@ class TextFields:
             return None
         return current, base
 
+    def unrecorded(self, state: _KeyState, path: FieldPath, text: str) -> bool:
+        """Whether the field reads `text` now and no version of it is held yet (a text
+        written empty: its version is recorded though no edit was made)."""
+        track = self.track(state, path)
+        return not track.snapshots and self.now(track) == text
+
     def write(
         self, state: _KeyState, path: FieldPath, new: str, plan: _TextPlan
     ) -> tuple[Any, str, list[int] | None]:

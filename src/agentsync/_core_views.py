@@ -20,6 +20,9 @@ from ._types import FieldKind, Namespace
 from ._values import FieldPath, declared_kind
 
 _NEVER: Final = 2**62  # an epoch no turn reaches
+# the presence kinds whose content is held in tags (elements) and in deltas (increments)
+_ELEMENT_CODES: Final = frozenset({"l", "s"})
+_COUNTER_CODES: Final = frozenset({"c"})
 
 # a schema as `normalize_schema` returns it: declared kinds per namespace, by field path
 _Declared = dict[Namespace, dict[FieldPath, FieldKind]]
@@ -58,7 +61,9 @@ def _view(state: _KeyState, visible: Visible, schema: _Declared) -> dict[FieldPa
     A field whose presence entries are gone but whose content is still live (an element
     added concurrently with the field's removal, a child of a removed map) is present
     too (add-wins): it gets a synthetic entry of the kind its content implies, so
-    writes only assert presence when a field is new to their writer.
+    writes only assert presence when a field is new to their writer. Content live beside
+    presences of another kind (an element added concurrently with a change of the
+    field's kind) gets one too: the field's kinds then disagree, a conflict.
     """
     view: dict[FieldPath, list[_Entry]] = {}
     for path, entries in state.regs.items():
@@ -73,13 +78,17 @@ def _view(state: _KeyState, visible: Visible, schema: _Declared) -> dict[FieldPa
             for e in grave:
                 if e.kind in _PRESENCE and visible(e):
                     view.setdefault(path, []).append(e)
-    for bucket in (state.tags, state.deltas):
+    for bucket, codes in ((state.tags, _ELEMENT_CODES), (state.deltas, _COUNTER_CODES)):
         for path in bucket:
-            if path not in view:
-                content = _seen_in(bucket, state, path, visible)
-                if content:
-                    code = "c" if bucket is state.deltas else _set_code(schema, state, path)
-                    view[path] = [_synthetic(path, code, content)]
+            present = view.get(path)
+            if present is not None and any(e.kind in codes for e in present):
+                continue
+            # live content no presence of its kind covers: the field was removed, or
+            # changed kind, concurrently with the content's writer (a type conflict)
+            content = _seen_in(bucket, state, path, visible)
+            if content:
+                code = "c" if bucket is state.deltas else _set_code(schema, state, path)
+                view.setdefault(path, []).append(_synthetic(path, code, content))
     for path in sorted(view, key=len, reverse=True):
         for depth in range(len(path) - 1, -1, -1):
             ancestor = path[:depth]

@@ -308,8 +308,13 @@ class _Ops:
         text twice in a write; the write then starts from nothing (`seen_any` False), so
         whether it changes anything does not depend on the clear before it (its plan is
         made again once the clear is applied)."""
-        plan = self.core._texts.plan(self.state, path, new, self.visible, seen_any)
+        texts = self.core._texts
+        plan = texts.plan(self.state, path, new, self.visible, seen_any)
         if plan is None:
+            if texts.unrecorded(self.state, path, new):
+                # a text created empty makes no Loro op, yet a writer whose view is this
+                # version must diff against it, not against a later writer's text
+                self.text_paths[path] = (None, new)
             return False
         self.text_calls.append((path, new, seen_any, plan))
         return True

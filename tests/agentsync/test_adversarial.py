@@ -60,7 +60,6 @@ def test_sequential_puts_through_a_dict_and_back_read_back(
         assert got is not None and got.value == value
 
 
-@pytest.mark.xfail(strict=True, reason="concurrent turns over an empty text lose a write")
 @pytest.mark.parametrize(
     ("bobs", "want"),
     [
@@ -89,7 +88,6 @@ def test_concurrent_turns_over_an_empty_text_keep_both_writes(
         assert got.value == want
 
 
-@pytest.mark.xfail(strict=True, reason="a list edit concurrent with a type change is dropped")
 @pytest.mark.parametrize("other", [5, "s", {"a": 1}])
 def test_a_list_edit_concurrent_with_a_type_change_escalates(other: Any) -> None:
     """SPEC §3: a type mismatch between concurrent writes (list vs scalar, dict vs str) is
