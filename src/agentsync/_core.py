@@ -338,7 +338,14 @@ class Core:
                 return True  # ancestors: the resolver had seen the key as it is now
             return entry.kind not in _PRESENCE or entry.op in contenders or entry.path != path
 
-        return self._write(state, plan, visible, None, agent, "resolve", seconds, root=path)
+        text_bases = {}
+        if plan.kind == "text":
+            frontiers = self._texts.contenders_version(state, path, contenders)
+            if frontiers is not None:
+                text_bases[path] = frontiers
+        return self._write(
+            state, plan, visible, None, agent, "resolve", seconds, root=path, text_bases=text_bases
+        )
 
     # -- reads ---------------------------------------------------------------------
     def get(self, namespace: Namespace, key: str) -> StoredValue | None:
@@ -692,6 +699,7 @@ class Core:
         now: float,
         *,
         root: FieldPath,
+        text_bases: dict[FieldPath, Any] | None = None,
     ) -> PutResult:
         doc = self._doc
         self._version = self._ends = None  # the log changes below
@@ -705,6 +713,8 @@ class Core:
         else:
             view = _view(state, visible, self._schema)
         ops = _Ops(self, state, op, agent, visible)
+        if text_bases:
+            ops.text_bases = text_bases
         if plan is None:
             if () in view:
                 ops._remove_subtree((), view)

@@ -429,6 +429,37 @@ class TextFields:
             return None
         return current, base
 
+    def plan_at(
+        self, state: _KeyState, path: FieldPath, new: str, frontiers: Any
+    ) -> _TextPlan | None:
+        """A text edit to `new` as a diff against the text at `frontiers` (a resolution:
+        the version its contenders' edits made, so an edit none of them conflicted with
+        stays); None if the edit changes nothing there."""
+        track = self.track(state, path)
+        base = self.text_at(track, frontiers)
+        return None if base == new else (self.now(track), (frontiers, base))
+
+    def contenders_version(
+        self, state: _KeyState, path: FieldPath, contenders: set[str]
+    ) -> Any | None:
+        """The version made by the text edits of these contenders' ops (each with what it
+        saw): what resolving their conflict edits. None unless each live presence of the
+        field by a contender is a text edit whose ops are in this log."""
+        held = self._core._doc.oplog_vv
+        ids = []
+        for entry in state.regs.get(path, {}).values():
+            if entry.died is not None or entry.op not in contenders:
+                continue
+            ops = _text_ops(entry.value) if entry.kind == "t" else None
+            if ops is None:
+                return None
+            peer, start, end = ops
+            last = held.get_last(peer)
+            if end <= start or last is None or last < end - 1:
+                return None  # (a forged presence naming ops this log lacks)
+            ids.append(loro.ID(peer, end - 1))
+        return loro.Frontiers.from_ids(ids) if ids else None
+
     def unrecorded(self, state: _KeyState, path: FieldPath, text: str) -> bool:
         """Whether the field reads `text` now and no version of it is held yet (a text
         written empty: its version is recorded though no edit was made)."""

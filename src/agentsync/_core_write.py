@@ -121,6 +121,7 @@ class _Ops:
         "own",
         "removed",
         "state",
+        "text_bases",
         "text_calls",
         "text_paths",
         "text_presence",
@@ -147,6 +148,8 @@ class _Ops:
         self.text_presence: dict[FieldPath, tuple[_Entry, int]] = {}
         # text edits planned, in order: (path, new text, seen any, plan)
         self.text_calls: list[tuple[FieldPath, str, bool, _TextPlan]] = []
+        # texts a resolution writes as a diff against the version its contenders made
+        self.text_bases: dict[FieldPath, Any] = {}
         self.touched = False
         self.concurrent = False
         self._asserted: set[FieldPath] = set()
@@ -260,7 +263,7 @@ class _Ops:
             changed = self._plan_text(path, node.value, same_kind)
         elif node.kind == "counter":
             changed = self._write_counter(path, node.value)
-        if not same_kind or (changed and node.kind == "text"):
+        if not same_kind or (node.kind == "text" and (changed or path in self.text_bases)):
             # text has no per-op content entries, so an edit re-asserts the field: a
             # concurrent removal of the field must not hide it (add-wins)
             presence = self._insert_presence(path, code, None, seen)
@@ -309,7 +312,7 @@ class _Ops:
         whether it changes anything does not depend on the clear before it (its plan is
         made again once the clear is applied)."""
         texts = self.core._texts
-        plan = texts.plan(self.state, path, new, self.visible, seen_any)
+        plan = self._text_plan(path, new, seen_any)
         if plan is None:
             if texts.unrecorded(self.state, path, new):
                 # a text created empty makes no Loro op, yet a writer whose view is this
@@ -318,6 +321,12 @@ class _Ops:
             return False
         self.text_calls.append((path, new, seen_any, plan))
         return True
+
+    def _text_plan(self, path: FieldPath, new: str, seen_any: bool) -> _TextPlan | None:
+        frontiers = self.text_bases.get(path)
+        if frontiers is not None:
+            return self.core._texts.plan_at(self.state, path, new, frontiers)
+        return self.core._texts.plan(self.state, path, new, self.visible, seen_any)
 
     def edit_texts(self) -> None:
         """Apply the planned text edits to Loro, in the order they were planned. An edit
@@ -328,7 +337,7 @@ class _Ops:
         for path, new, seen_any, planned in self.text_calls:
             plan: _TextPlan | None = planned
             if path in edited:
-                plan = self.core._texts.plan(self.state, path, new, self.visible, seen_any)
+                plan = self._text_plan(path, new, seen_any)
             edited.add(path)
             if plan is None:
                 continue

@@ -212,7 +212,6 @@ def test_a_forged_change_to_an_existing_record_reads_alike_on_every_replica(dama
     assert seen(held) == seen(fresh)
 
 
-@pytest.mark.xfail(strict=True, reason="a text resolution drops a disjoint edit")
 def test_resolving_a_text_conflict_keeps_a_disjoint_concurrent_edit() -> None:
     """SPEC §3: edits to disjoint parts merge; only overlapping ones escalate, and resolve
     settles exactly the contenders named. Carol's append is disjoint from the overlapping
