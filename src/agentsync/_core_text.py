@@ -543,12 +543,35 @@ class TextFields:
                 for entry, ops in ((left, left_ops), (right, right_ops)):
                     if entry.eid not in texts:
                         texts[entry.eid] = self.left(state, path, ops)
-                if texts[left.eid] != texts[right.eid]:
+                if texts[left.eid] != texts[right.eid] or self._doubled(
+                    state, path, left_ops, right_ops, texts[left.eid]
+                ):
                     involved[left.eid], involved[right.eid] = left, right
         if not involved:
             return None
         ordered = sorted(involved.values(), key=lambda e: _op_sort_key(e.op))
         return tuple(Contender(e.agent, e.op, texts[e.eid]) for e in ordered)
+
+    def _doubled(
+        self,
+        state: _KeyState,
+        path: FieldPath,
+        left: tuple[int, int, int],
+        right: tuple[int, int, int],
+        text: str,
+    ) -> bool:
+        """Whether two overlapping edits that each left `text` read otherwise merged (each
+        inserted the same replacement: "abc" -> "abX" twice merges as "abXX", a text
+        neither wrote); the same deletion by both merges as written."""
+        name = self.track(state, path).name
+        at = loro.Frontiers.from_ids(
+            [loro.ID(left[0], left[2] - 1), loro.ID(right[0], right[2] - 1)]
+        )
+
+        def read() -> bool:
+            return self.read_at(at, lambda doc: str(doc.get_text(name).to_string())) != text
+
+        return self.from_log(left, f"doubled:{right}", read, True)
 
     def deletions(self, ops: tuple[int, int, int]) -> list[tuple[int, int, int]]:
         """The characters a text edit deleted, from its ops (`_deleted_spans`)."""

@@ -122,7 +122,6 @@ def test_a_concurrent_prefix_does_not_land_inside_a_replacement() -> None:
     assert store.escalations() or ("W0T0" in got.value["notes"] and "X " in got.value["notes"])
 
 
-@pytest.mark.xfail(strict=True, reason="identical concurrent text replacements read back doubled")
 def test_the_same_concurrent_text_replacement_is_not_doubled() -> None:
     """SPEC §3: edits that both replace overlapping characters are a conflict, and a merge
     may not invent a value. Both writers turned "abc" into "abX"; "abXX" is neither's."""

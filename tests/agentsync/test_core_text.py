@@ -148,6 +148,19 @@ def test_the_same_deletion_by_both_writers_is_no_conflict() -> None:
     assert a.escalations() == []
 
 
+def test_the_same_replacement_by_both_writers_is_a_conflict_not_a_doubled_text() -> None:
+    """Both turn "abc" into "abX": merged by character that reads "abXX", which neither
+    wrote, so it escalates (SPEC §3: both replaced an overlapping character), and a
+    resolution to their common text reads it back."""
+    a, b = _concurrent_notes("abc", "abX", "abX")
+    (esc,) = a.escalations()
+    assert [c.value for c in esc.contenders] == ["abX", "abX"]
+    a.resolve(esc, "abX", agent="human", now=3.0)
+    b.import_updates(a.export_updates(b.version()))
+    assert _notes(a) == _notes(b) == "abX"
+    assert a.escalations() == b.escalations() == []
+
+
 def test_a_text_conflict_is_settled_by_a_write_that_saw_both() -> None:
     a, b = _concurrent_notes("status: prod", "staging", "dev")
     (esc,) = a.escalations()
