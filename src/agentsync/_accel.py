@@ -28,6 +28,7 @@ COMPILED_MODULES: Final = (
     "_core_keys",
     "_core_views",
     "_core_lists",
+    "_core_text_diff",
     "_core_text",
     "_core_values",
     "_core_write",

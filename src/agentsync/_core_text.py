@@ -1,4 +1,4 @@
-"""Text fields: the character diff a write applies to a Loro text (`_edit_text`), and
+"""Text fields: the edit a write applies to a Loro text (`_edit_text`), and
 `TextFields`, which a `Core` owns: the versions of each text held for writers whose view is
 older, an edit applied against exactly the version its writer saw, and whether concurrent
 edits conflict (they deleted a character in common and left different texts).
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._core_keys import _ABSENT, Visible, _Entry, _KeyState, _TextTrack
 from ._core_layout import _hash, _is_loro_failure, _op_sort_key, _text_ops, loro
+from ._core_text_diff import word_edits
 from ._core_views import _NEVER, _alive, _view_epoch
 from ._types import Contender
 from ._values import FieldPath
@@ -56,13 +57,14 @@ def _next_counter(doc: Any, peer: int) -> int:
 
 
 def _edit_text(text: Any, old: str, new: str) -> bool:
-    """Apply old -> new to a Loro text as a character diff; whether it may have deleted
-    characters of `old` (a pure insertion cannot).
+    """Apply old -> new to a Loro text; whether it deleted characters of `old` (a pure
+    insertion does not).
 
     A pure insertion or deletion is often ambiguous in position (`"ab.1"` -> `"ab.4 ab.1"`
     can insert `"ab.4 "` at 0 or `"4 ab."` at 3). Among the equally minimal positions we
     pick a word boundary, so that merged with a concurrent deletion of a neighbouring word
-    the edit stays whole and readable. Anything else goes to Loro's own diff.
+    the edit stays whole and readable. Anything else is a replacement per run of changed
+    words (`word_edits`).
     """
     if old == new:
         return False
@@ -83,9 +85,18 @@ def _edit_text(text: Any, old: str, new: str) -> bool:
         size = n_old - n_new
         at = _word_aligned(old, n_new - suffix, prefix, size=size)
         text.delete(at, size)
-    else:
-        text.update(new, use_refined_diff=False)
-    return True
+        return True
+    deleting = False
+    # from the last edit back, so each one's offsets in the old text still hold; a
+    # replacement is inserted after the characters it replaces, then they are deleted: a
+    # concurrent insertion before them (a prefix) lands before the whole replacement
+    for start, end, inserted in reversed(word_edits(old, new)):
+        if inserted:
+            text.insert(end, inserted)
+        if end > start:
+            text.delete(start, end - start)
+            deleting = True
+    return deleting
 
 
 def _deleted_spans(exported: Any) -> list[tuple[int, int, int]]:

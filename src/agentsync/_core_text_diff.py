@@ -1,0 +1,120 @@
+"""The edit that turns one text into another: `word_edits`.
+
+Contract: applying the edits to the old text gives the new text exactly. The words (and
+runs of whitespace) that changed are found first, as a diff of the two texts' words; each
+run of changed words is then one contiguous replacement, less the characters it begins
+and ends with unchanged. Within a word, letters a rewrite shares with the old word are
+kept only at its ends, never in its middle (a character diff kept the "0" of "B0" ->
+"W0T0", and a concurrent insertion landed in "W0T|0"). The cost is linear in the texts
+plus the square of the number of changed words, which is bounded: past `_MOST_EDITS` the
+changed middle is replaced as one run (a rewrite; Loro's character diff took O(N*D)).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_TOKEN: Final = re.compile(r"\s+|\S+")
+# words inserted or deleted (Myers' D) searched for before the middle is replaced whole
+_MOST_EDITS: Final = 256
+
+# an edit: old[start:end] becomes `text` (offsets in characters of the old text)
+Edit = tuple[int, int, str]
+
+
+def word_edits(old: str, new: str) -> list[Edit]:
+    """The edits that turn `old` into `new`, in order and disjoint: one per run of
+    changed tokens (words or runs of whitespace), trimmed of unchanged ends."""
+    if old == new:
+        return []
+    a = _TOKEN.findall(old)
+    b = _TOKEN.findall(new)
+    n, m = len(a), len(b)
+    head = 0
+    while head < n and head < m and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and tail < m - head and a[n - 1 - tail] == b[m - 1 - tail]:
+        tail += 1
+    middle_a, middle_b = a[head : n - tail], b[head : m - tail]
+    pairs = _matching_tokens(middle_a, middle_b, _MOST_EDITS)
+    # character offsets of each old token's start (and the old text's end)
+    starts = [0] * (n + 1)
+    at = 0
+    for i in range(n):
+        starts[i] = at
+        at += len(a[i])
+    starts[n] = at
+    edits: list[Edit] = []
+    x = y = 0
+    for mx, my in [*pairs, (len(middle_a), len(middle_b))]:
+        if mx > x or my > y:
+            start, end = starts[head + x], starts[head + mx]
+            edits.append(_trimmed(old, start, end, "".join(middle_b[y:my])))
+        x, y = mx + 1, my + 1
+    return edits
+
+
+def _trimmed(old: str, start: int, end: int, text: str) -> Edit:
+    """old[start:end] -> text without the characters both begin or end with."""
+    size = len(text)
+    limit = min(end - start, size)
+    prefix = 0
+    while prefix < limit and old[start + prefix] == text[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and old[end - 1 - suffix] == text[size - 1 - suffix]:
+        suffix += 1
+    return start + prefix, end - suffix, text[prefix : size - suffix]
+
+
+def _matching_tokens(a: list[str], b: list[str], limit: int) -> list[tuple[int, int]]:
+    """The (i, j) pairs of a shortest edit script's common tokens (Myers' O((N+M)D)
+    greedy search); none when more than `limit` tokens must be inserted or deleted."""
+    n, m = len(a), len(b)
+    if not n or not m:
+        return []
+    most = min(n + m, limit)
+    offset = most + 1
+    v = [0] * (2 * most + 3)
+    trace: list[list[int]] = []
+    for d in range(most + 1):
+        trace.append(v[:])
+        for k in range(-d, d + 1, 2):
+            if k == -d or (k != d and v[offset + k - 1] < v[offset + k + 1]):
+                x = v[offset + k + 1]
+            else:
+                x = v[offset + k - 1] + 1
+            y = x - k
+            while x < n and y < m and a[x] == b[y]:
+                x += 1
+                y += 1
+            v[offset + k] = x
+            if x >= n and y >= m:
+                return _backtrack(trace, n, m, offset)
+    return []
+
+
+def _backtrack(trace: list[list[int]], n: int, m: int, offset: int) -> list[tuple[int, int]]:
+    pairs: list[tuple[int, int]] = []
+    x, y = n, m
+    for d in range(len(trace) - 1, -1, -1):
+        v = trace[d]
+        k = x - y
+        if d == 0:
+            previous_x = previous_y = 0
+        else:
+            if k == -d or (k != d and v[offset + k - 1] < v[offset + k + 1]):
+                previous_k = k + 1
+            else:
+                previous_k = k - 1
+            previous_x = v[offset + previous_k]
+            previous_y = previous_x - previous_k
+        while x > previous_x and y > previous_y:
+            x -= 1
+            y -= 1
+            pairs.append((x, y))
+        x, y = previous_x, previous_y
+    pairs.reverse()
+    return pairs
