@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._core_keys import _ABSENT, Visible, _Entry, _KeyState, _stamp_of
 from ._core_layout import _DELTA, _KIND_CODE, _SEP, _TAG, _stored_text_ops
@@ -25,8 +25,12 @@ from ._values import (
     dotted,
     infer_kind,
     names_text,
+    plain_copy,
     validate_value,
 )
+
+# types a field's value is planned as without a copy (a list is copied for its elements)
+_PLAIN_TYPES: Final = frozenset({dict, str, int, float, bool, type(None)})
 
 if TYPE_CHECKING:  # the write's core; _core imports this module
     from ._core import Core
@@ -54,6 +58,9 @@ def _plan_tree(path: FieldPath, value: Any, declared: dict[FieldPath, FieldKind]
     else:
         if len(path) > MAX_DEPTH:
             raise ValueError(f"value nested deeper than {MAX_DEPTH} levels at {dotted(path)!r}")
+        if type(value) is list or type(value) not in _PLAIN_TYPES:
+            # subclasses, here or inside a list, are stored as the JSON they stand for
+            value = plain_copy(value)
         kind = infer_kind(path, value, declared)
     node = _Node(path, kind, value)
     if kind == "map":

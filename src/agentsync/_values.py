@@ -139,12 +139,23 @@ def _copy_list(value: list[Any]) -> list[Any]:
 
 
 def plain_copy(value: Any) -> Any:
-    """A deep copy of a caller's JSON value in plain dicts and lists: a nested
-    OrderedDict or list subclass is copied too, so mutating it later changes nothing."""
+    """A deep copy of a caller's JSON value in plain dicts, lists and scalars: a nested
+    OrderedDict or list subclass is copied too, so mutating it later changes nothing, and
+    a str, int or float subclass (a str enum, a tagged string) is stored as the JSON it
+    stands for (its own `__str__` is not asked)."""
     if isinstance(value, Mapping):
         return {k: plain_copy(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain_copy(v) for v in value]
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__pos__(value)
+    if isinstance(value, float):
+        return float.__pos__(value)
     return value
 
 

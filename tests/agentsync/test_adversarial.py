@@ -235,7 +235,6 @@ class _Str(str):
     """A str subclass, as user code makes them (InMemoryStore stores them as given)."""
 
 
-@pytest.mark.xfail(strict=True, reason="a str subclass in a text field breaks reads")
 def test_a_str_subclass_in_a_text_field_reads_back() -> None:
     """The put is accepted, then every get and search of the key raises msgspec's
     TypeError (not an AgentSyncError), on the writer's replica only."""
@@ -246,7 +245,6 @@ def test_a_str_subclass_in_a_text_field_reads_back() -> None:
     assert [item.value for item in store.search(NS)] == [{"notes": "hello"}]
 
 
-@pytest.mark.xfail(strict=True, reason="a str or number subclass is refused without its field path")
 @pytest.mark.parametrize("value", [_Str("x"), type("_Float", (float,), {})(1.5)])
 def test_a_scalar_subclass_is_stored_or_refused_naming_its_field(value: Any) -> None:
     """SPEC §3: values must be JSON, anything else raises TypeError naming the field path.
