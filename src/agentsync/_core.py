@@ -606,8 +606,11 @@ class Core:
         self._settling = True
         try:
             for kid in sorted(kids):
+                held = self._keys.get(kid) or self._cold.get(kid)
                 loaded = self._states.reload(kid)
                 if loaded is None:
+                    if held is not None:  # its listing became unreadable: it reads absent
+                        changed.append((held.namespace, held.key))
                     continue
                 state, fresh = loaded
                 changed.append((state.namespace, state.key))

@@ -209,11 +209,22 @@ class KeyStates:
             self.restore_held(kid)  # (what arrived since is read below)
         namespace, key = ident
         state = self.keys.get(kid)
+        arrived = None if upto is not None else self._core._records_arrived.pop(kid, None)
+        if state is not None and arrived is not None and not arrived.isdisjoint(state.history_ops):
+            # a record this replica had read was changed or deleted: no agentsync writer
+            # does that, so the key is read afresh, as a replica that never held the old
+            # record reads it (what was skipped stays reported once)
+            skipped = state.skipped
+            del self.keys[kid]
+            state = None
+        else:
+            skipped = None
         first_read = state is None
         if state is None:
             state = self.new_state(kid, namespace, key)
+            if skipped is not None:
+                state.skipped = skipped
         history = self.history(state)
-        arrived = None if upto is not None else self._core._records_arrived.pop(kid, None)
         if upto is not None:
             ops = {op for op in map(_intern, history.keys()) if _held_at(upto, op)}
             fresh = ops - state.history_ops
@@ -246,9 +257,13 @@ class KeyStates:
                     packed = records[op]
                 else:  # a container where a record belongs has no `value`: unreadable
                     packed = getattr(history.get(op), "value", None)
+                peer, _, counter = op.partition(":")
                 try:
                     if type(packed) is not str:
                         raise CorruptUpdateError(f"write record of type {type(packed).__name__}")
+                    if history.get_last_editor(op) != int(peer):
+                        # a writer stores its records under its own op ids only
+                        raise CorruptUpdateError("write record stored by another peer")
                     if bulk:
                         stamp = _read_record(_unpack(packed), op, born, killed)
                     else:
@@ -259,7 +274,6 @@ class KeyStates:
                     fresh.discard(op)
                     self.unreadable(state, op, "write record", exc)
                     continue
-                peer, _, counter = op.partition(":")
                 candidate = (stamp[0], int(peer), int(counter))
                 if rank is None or candidate > rank:
                     rank, meta = candidate, (stamp[1], stamp[2])
