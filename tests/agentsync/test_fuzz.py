@@ -336,13 +336,14 @@ def test_a_record_stored_as_another_type_than_text_is_skipped(stored: object) ->
     assert other is not None and other.value == {"z": 1}
 
 
-def _forged_record(base: Core, op: str, record: list[Any], *, peer: int = 900) -> bytes:
+def _forged_record(base: Core, op: str, record: list[Any], *, peer: int | None = None) -> bytes:
     """A well-formed update from a peer that stores `record` under history key `op` of
-    base's key `k`."""
+    base's key `k`: by default the peer `op` names (a record stored by another peer is
+    skipped for that alone)."""
     import loro
 
     forger = loro.LoroDoc()
-    forger.peer_id = peer
+    forger.peer_id = int(op.partition(":")[0]) if peer is None else peer
     forger.import_(base.export_updates())
     forger.get_map(f"h:{base._kid(('ns',), 'k')}").insert(op, json.dumps(record))
     forger.commit()
