@@ -599,6 +599,30 @@ class TextFields:
 
         return self.from_log(ops, "text", read, "")
 
+    def written(self, state: _KeyState, path: FieldPath, entry: _Entry) -> str:
+        """The whole text a writer's presence stands for (a contender in a conflict of
+        kinds): the text its edit left, read from its ops; for an edit that deleted
+        nothing (its ops not recorded), the text as of the write's own commit."""
+        ops = _text_ops(entry.value)
+        if ops is not None:
+            return self.left(state, path, ops)
+        peer, _, counter = entry.op.partition(":")
+        if not (peer.isdigit() and counter.isdigit()):
+            return self.now(self.track(state, path))
+        at = (int(peer), int(counter), int(counter))
+        name = self.track(state, path).name
+        doc = self._core._doc
+
+        def read() -> str:
+            change = doc.get_change(loro.ID(at[0], at[1]))
+            if change is None:  # (a forged presence naming no op of this log)
+                return self.now(self.track(state, path))
+            last = loro.ID(at[0], change.id.counter + change.len - 1)
+            frontiers = loro.Frontiers.from_id(last)
+            return self.read_at(frontiers, lambda d: str(d.get_text(name).to_string()))
+
+        return self.from_log(at, "written", read, self.now(self.track(state, path)))
+
     def left_by(self, ops: list[int] | None, text: str) -> None:
         """What `_text_left` reads for an edit made here: the text its writer wrote
         (its edit applied to its base), known without reading back through Loro."""

@@ -62,6 +62,11 @@ def _lookup(value: Any, path: FieldPath) -> Any:
     return value
 
 
+def _provisional(contenders: tuple[Contender, ...]) -> JSON:
+    """The contender's value a conflict reads as provisionally: the same on every replica."""
+    return max(contenders, key=lambda c: (canonical(c.value), c.op_id)).value
+
+
 def _tidy_number(x: int | float) -> int | float:  # not `float`: mypyc would coerce ints
     return int(x) if isinstance(x, float) and x.is_integer() and abs(x) < 2**53 else x
 
@@ -181,7 +186,11 @@ class Values:
         view: dict[FieldPath, list[_Entry]],
         children: dict[FieldPath, list[str]],
         conflicts: dict[str, Escalation],
+        *,
+        provisional: bool = False,
     ) -> JSON | _Absent:
+        """The value at `path` of a view; each conflict found is added to `conflicts` and
+        reads per `conflict_value` (`provisional`: as the provisional value)."""
         entries = view.get(path)
         if not entries:
             return _ABSENT
@@ -191,7 +200,9 @@ class Values:
             if kind == "m":
                 out: dict[str, JSON] = {}
                 for child in sorted(children.get(path, ())):
-                    v = self.build(state, (*path, child), view, children, conflicts)
+                    v = self.build(
+                        state, (*path, child), view, children, conflicts, provisional=provisional
+                    )
                     if not isinstance(v, _Absent):
                         out[child] = v
                 return out
@@ -201,6 +212,8 @@ class Values:
             return only
         esc = Escalation(state.namespace, state.key, dotted(path), contenders, path)
         conflicts[esc.id] = esc
+        if provisional:
+            return _provisional(contenders)
         return self.shown(path, contenders)
 
     def contenders(
@@ -228,23 +241,49 @@ class Values:
                 if p:
                     children.setdefault(p[:-1], []).append(p[-1])
 
+        def map_as(e: _Entry, writer: _Entry) -> JSON:
+            """The map as it reads now without the contest at this path, each contest
+            beneath it decided for `writer` where it took part (else provisionally): a
+            contender's value is one to choose, never a placeholder."""
+            inner = {**view, path: [e]}
+            for beneath in contested:
+                mine = [x for x in view[beneath] if x.op == writer.op]
+                if mine:
+                    inner[beneath] = mine
+            built = self.build(state, path, inner, children, {}, provisional=True)
+            return None if isinstance(built, _Absent) else built
+
         def shown(e: _Entry) -> JSON:
             if e.kind == "r":
                 return e.value  # type: ignore[no-any-return]
-            if e.kind == "m":
-                # the map as it reads now, without the contest at this path
-                inner = {**view, path: [e]}
-                built = self.build(state, path, inner, children, {})
-                return None if isinstance(built, _Absent) else built
+            if e.kind == "t":
+                return self._texts.written(state, path, e)
             return self.content(state, path, e.kind)
 
-        ordered = sorted(entries, key=lambda e: _op_sort_key(e.op))
-        return tuple(Contender(e.agent, e.op, shown(e)) for e in ordered)
+        depth = len(path)
+        contested = [
+            p
+            for p, found in view.items()
+            if len(p) > depth and p[:depth] == path and len(found) > 1
+        ]
+        out: list[Contender] = []
+        for e in sorted(entries, key=lambda e: _op_sort_key(e.op)):
+            if e.kind != "m":
+                out.append(Contender(e.agent, e.op, shown(e)))
+            elif e.eid or not contested:
+                out.append(Contender(e.agent, e.op, map_as(e, e)))
+            else:
+                # a map no writer asserted, implied by what writers put beneath it while
+                # it was contested: each writer of a contest beneath is a contender
+                writers = {x.op: x for p in contested for x in view[p] if x.eid}
+                for writer in sorted(writers.values(), key=lambda x: _op_sort_key(x.op)):
+                    out.append(Contender(writer.agent, writer.op, map_as(e, writer)))
+        return tuple(out)
 
     def shown(self, path: FieldPath, contenders: tuple[Contender, ...]) -> JSON:
         """What a conflicted field reads back as: identical on every replica."""
         if self.conflict_value == "provisional":
-            return max(contenders, key=lambda c: (canonical(c.value), c.op_id)).value
+            return _provisional(contenders)
         return f"<escalated:{dotted(path)}>"
 
     def content(self, state: _KeyState, path: FieldPath, kind: str) -> JSON:

@@ -98,7 +98,6 @@ def test_a_list_edit_concurrent_with_a_type_change_escalates(other: Any) -> None
     assert {c.agent_id for c in escalations[0].contenders} == {"alice", "bob"}
 
 
-@pytest.mark.xfail(strict=True, reason="a type conflict's text contender is only the inserted part")
 @pytest.mark.parametrize("other", [5, ["z"]])
 def test_a_text_contender_in_a_type_conflict_is_the_writers_whole_text(other: Any) -> None:
     """SPEC §3: a conflict is escalated with each writer's value; alice wrote "abc", so
@@ -269,7 +268,6 @@ def _has_placeholder(value: Any) -> bool:
     return False
 
 
-@pytest.mark.xfail(strict=True, reason="a nested conflict hides a writer and leaks a placeholder")
 def test_a_type_conflict_over_a_nested_conflict_names_every_writer() -> None:
     """SPEC §3/§4: escalations() lists the open conflicts with each writer's value. Three
     concurrent turns: alice sets m.p = 2, bob sets m = "a", carol sets m.p = 3. The one
