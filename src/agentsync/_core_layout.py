@@ -369,10 +369,28 @@ def _read_fields(eid: str, payload: tuple[Any, ...]) -> tuple[Any, ...]:
         return (eid, path, op, _intern(agent), _TAG, _parse_element(elem), elem, stamp)
     if tag == "c":
         delta, agent = values
-        if type(delta) not in (int, float) or type(agent) is not str:
+        if not _is_increment(delta) or type(agent) is not str:
             raise ValueError(f"increment {delta!r} by {agent!r}")
         return (eid, path, op, _intern(agent), _DELTA, delta)
     raise CorruptUpdateError(f"unrecognised entry {eid!r}")
+
+
+def _is_increment(delta: Any) -> bool:
+    """An int, a finite float, or [numerator, denominator > 1, is float] (an exact
+    increment no float holds: `_counter_increment`)."""
+    kind = type(delta)
+    if kind is int:
+        return True
+    if kind is float:
+        return math.isfinite(delta)
+    return (
+        kind is list
+        and len(delta) == 3
+        and type(delta[0]) is int
+        and type(delta[1]) is int
+        and delta[1] > 1
+        and type(delta[2]) is bool
+    )
 
 
 # parsed once per process per entry (payloads of registers holding containers are not

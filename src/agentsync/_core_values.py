@@ -9,6 +9,9 @@ in Loro, so replicas holding the same ops read the same value and the same confl
 
 from __future__ import annotations
 
+import math
+import sys
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ._core_keys import _ABSENT, _Absent, _Entry, _KeyState, _stamp_of
@@ -67,8 +70,59 @@ def _provisional(contenders: tuple[Contender, ...]) -> JSON:
     return max(contenders, key=lambda c: (canonical(c.value), c.op_id)).value
 
 
-def _tidy_number(x: int | float) -> int | float:  # not `float`: mypyc would coerce ints
-    return int(x) if isinstance(x, float) and x.is_integer() and abs(x) < 2**53 else x
+def _exact(increment: Any) -> Fraction:
+    """An increment as stored (`_counter_increment`) as an exact number."""
+    if type(increment) is list:
+        return Fraction(increment[0], increment[1])
+    return Fraction(increment)
+
+
+def _counter_increment(target: int | float, seen: list[_Entry]) -> Any:
+    """What a write of `target` to a counter whose increments the writer saw were `seen`
+    adds, exactly (None: nothing): an int, a float when the target is one and the
+    increment is exactly a float, else [numerator, denominator, target is a float].
+    Summed as floats, 1e300 then 3 read 0 and 0.5 then 2**53 + 1 read 2**53."""
+    if type(target) is int and all(type(e.value) is int for e in seen):
+        delta: Any = target - sum(e.value for e in seen)
+        return delta or None
+    exact = Fraction(target) - sum((_exact(e.value) for e in seen), Fraction(0))
+    is_float = type(target) is float
+    if not exact:
+        # the same number: an increment only to say it is now a float (2 -> 2.0) or not
+        return None if is_float == _reads_float(seen) else (0.0 if is_float else 0)
+    if is_float:
+        try:
+            as_float = float(exact)
+        except OverflowError:
+            as_float = math.inf
+        if as_float == exact:
+            return as_float
+    elif exact.denominator == 1:
+        return int(exact)
+    return [exact.numerator, exact.denominator, is_float]
+
+
+def _reads_float(entries: list[_Entry]) -> bool:
+    """Whether the latest of these increments (by op) was written as a float."""
+    if not entries:
+        return False
+    latest = max(entries, key=lambda e: _op_sort_key(e.op)).value
+    return type(latest) is float or (type(latest) is list and latest[2] is True)
+
+
+def _counter_value(entries: list[_Entry]) -> int | float:
+    """A counter's value: the exact sum of its increments, an int unless it is not a
+    whole number or its latest write (by op) set a float."""
+    if all(type(e.value) is int for e in entries):
+        whole: int = sum(e.value for e in entries)
+        return whole
+    total = sum((_exact(e.value) for e in entries), Fraction(0))
+    if total.denominator == 1 and not _reads_float(entries):
+        return int(total)
+    try:
+        return float(total)
+    except OverflowError:  # concurrent increments past float range: the nearest JSON
+        return int(total) if total.denominator == 1 else math.copysign(sys.float_info.max, total)
 
 
 if TYPE_CHECKING:  # Core and _Ops import this module
@@ -298,6 +352,5 @@ class Values:
         if kind == "t":
             return self._texts.now(self._texts.track(state, path))
         if kind == "c":
-            total = sum(e.value for e in state.deltas.get(path, {}).values())
-            return _tidy_number(total)
+            return _counter_value(list(state.deltas.get(path, {}).values()))
         raise AssertionError(f"unknown kind code {kind!r}")

@@ -13,7 +13,7 @@ from ._core_keys import _ABSENT, Visible, _Entry, _KeyState, _stamp_of
 from ._core_layout import _DELTA, _KIND_CODE, _SEP, _TAG, _stored_text_ops
 from ._core_lists import _PLAIN, _matching, _plain_element, _position, _position_suffix
 from ._core_text import _TextPlan
-from ._core_values import _same
+from ._core_values import _counter_increment, _same
 from ._core_views import _alive, _seen_in
 from ._errors import SchemaError
 from ._types import JSON, FieldKind
@@ -438,13 +438,8 @@ class _Ops:
     def _write_counter(self, path: FieldPath, target: int | float) -> bool:
         state = self.state
         seen = _seen_in(state.deltas, state, path, self.visible)
-        try:
-            delta = target - sum(e.value for e in seen)
-        except OverflowError:  # an int total beyond float range, and a float target
-            raise ValueError(
-                f"counter {dotted(path)!r}: {target!r} is out of range of its total"
-            ) from None
-        if delta == 0:
+        delta = _counter_increment(target, seen)
+        if delta is None:
             return False
         short = "c" + self.core._pj(path)
         self.entry_log += (short, delta)

@@ -374,7 +374,6 @@ def test_records_forged_under_an_honest_writers_next_op_ids_cost_no_honest_write
         assert got is not None and got.value == {"x": 2}
 
 
-@pytest.mark.xfail(strict=True, reason="a counter sums float deltas: sequential values drift")
 @pytest.mark.parametrize(
     "values", [[1e300, 3], [0.5, 2**53 + 1], [1.5, 2**70]], ids=["absorbed", "rounded", "float"]
 )

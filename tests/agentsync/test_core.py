@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentsync import CorruptUpdateError, SchemaError
 from agentsync._core import Core
@@ -834,21 +836,39 @@ def test_text_that_arrived_before_its_field_is_kept_by_a_writer_creating_the_fie
     assert sorted(value(a)["findings"].split()) == ["x", "y", "z"]
 
 
-def test_a_write_that_fails_midway_leaves_nothing_here_or_on_replicas() -> None:
+def test_a_counter_far_past_float_range_takes_a_float_write_exactly() -> None:
+    """Increments are exact: 2.5 written over 10**400 is the increment 2.5 - 10**400
+    (no float holds it; summed as floats it overflowed), and reads back 2.5 everywhere."""
     a = Core(peer_id=1, schema={NS: {"n": "counter"}})
     a.put(NS, "k", {"n": 10**400}, agent="a", turn=None, now=1.0)
-    before = a.version()
-    # the text is planned before the counter fails: no edit may reach Loro
-    with pytest.raises(ValueError, match="counter 'n'"):
-        a.put(NS, "k", {"notes": "half a write", "n": 2.5}, agent="a", turn=None, now=2.0)
-    assert a.version() == before
-    a.put(NS, "other", {"x": 1}, agent="a", turn=None, now=3.0)  # the next commit
+    a.put(NS, "k", {"notes": "a whole write", "n": 2.5}, agent="a", turn=None, now=2.0)
     b = Core(peer_id=2, schema={NS: {"n": "counter"}})
     b.import_updates(a.export_updates())
     for core in (a, b):
         stored = core.get(NS, "k")
         assert stored is not None
-        assert stored.value == {"n": 10**400}
+        assert stored.value == {"notes": "a whole write", "n": 2.5}
+        assert type(stored.value["n"]) is float
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.integers(-(2**80), 2**80), st.floats(allow_nan=False, allow_infinity=False)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_counter_reads_back_each_sequential_write_exactly(values: list[int | float]) -> None:
+    """SPEC §3: with no concurrency a value reads back as written, a counter too: its
+    increments are exact, and it reads as the type last written."""
+    a = Core(peer_id=1, schema={NS: {"n": "counter"}})
+    for value in values:
+        a.put(NS, "k", {"n": value}, agent="a", turn=None, now=1.0)
+        stored = a.get(NS, "k")
+        assert stored is not None
+        got = stored.value["n"]
+        assert got == value and type(got) is type(value)
 
 
 def test_a_writes_time_is_float_seconds_and_other_clocks_are_refused_before_writing() -> None:
