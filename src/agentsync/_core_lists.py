@@ -79,6 +79,34 @@ def _position(lower: str, upper: str | None, suffix: str) -> str:
     return pos + suffix
 
 
+def _positions(lower: str, upper: str | None, count: int, suffix: str) -> list[str]:
+    """`count` positions in order between `lower` and `upper`, each ending in `suffix`.
+
+    Appended ones (no upper bound) follow one another, each an integer step. Between two
+    bounds they are placed by halving: the middle one first, then each half between it
+    and a bound, so their length grows with log(count) (each next one between the last
+    and `upper` grew a digit every few elements: 5,000 inserted between two neighbours
+    took quadratic time and bytes)."""
+    out: list[str] = []
+    if upper is None:
+        for _ in range(count):
+            lower = _position(lower, None, suffix)
+            out.append(lower)
+    else:
+        _halving(lower, upper, count, suffix, out)
+    return out
+
+
+def _halving(lower: str, upper: str, count: int, suffix: str, out: list[str]) -> None:
+    if count <= 0:
+        return
+    before = count // 2
+    middle = _position(lower, upper, suffix)
+    _halving(lower, middle, before, suffix, out)
+    out.append(middle)
+    _halving(middle, upper, count - before - 1, suffix, out)
+
+
 _PEER_DIGITS: Final[dict[str, str]] = {}  # a peer id -> its digits in a suffix
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._core_keys import _ABSENT, Visible, _Entry, _KeyState, _stamp_of
 from ._core_layout import _DELTA, _KIND_CODE, _SEP, _TAG, _stored_text_ops
-from ._core_lists import _PLAIN, _matching, _plain_element, _position, _position_suffix
+from ._core_lists import _PLAIN, _matching, _plain_element, _position_suffix, _positions
 from ._core_text import _TextPlan
 from ._core_values import _counter_increment, _same
 from ._core_views import _alive, _seen_in
@@ -409,14 +409,23 @@ class _Ops:
                 upper = kept.stamp[0]
         lower = ""
         suffix = _position_suffix(self.op)
+        # positions of the run of new elements the current one is in, made per run
+        run: list[str] = []
+        at_in_run = 0
         for j, elem in enumerate(wanted):
             kept = kept_at.get(j)
             if kept is not None:
                 lower = kept.stamp[0]
                 continue
-            # ended by the op's own digits: positions of concurrent writers differ even
-            # when both insert at one spot, so a later insert between them has room
-            pos = _position(lower, upper_at[j], suffix)
+            if at_in_run == len(run):
+                size = 1
+                while j + size < len(wanted) and (j + size) not in kept_at:
+                    size += 1
+                # ended by the op's own digits: positions of concurrent writers differ
+                # even when both insert at one spot, so a later insert between has room
+                run, at_in_run = _positions(lower, upper_at[j], size, suffix), 0
+            pos = run[at_in_run]
+            at_in_run += 1
             lower = pos
             short = f"s{pj}{_SEP}{elem}{_SEP}{j}"
             self.entry_log += (short, pos)

@@ -308,7 +308,6 @@ def test_a_text_edit_no_writer_recorded_is_not_credited_to_an_honest_agent() -> 
     assert got.value == {"notes": "hello"} or reader.stats()["unreadable_records"] >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="a big insertion between two elements: O(n^2) positions")
 def test_many_elements_inserted_between_two_cost_linear_bytes() -> None:
     """Inserting n elements between two neighbours gives each a position one fraction
     digit longer than the last: the delta is ~10x a fresh list's at 3,000 elements, and

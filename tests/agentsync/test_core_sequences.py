@@ -168,3 +168,36 @@ def test_concurrent_text_edits_merge_when_disjoint_and_conflict_when_overlapping
         assert merged == l_text
     else:
         assert len(merged) == len(kept) + len(l_ins) + len(r_ins)
+
+
+# -- list positions ----------------------------------------------------------------------
+from agentsync._core_lists import _position_suffix, _positions  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    bounds=st.lists(st.integers(0, 3), min_size=0, max_size=3),
+    count=st.integers(1, 300),
+    upper_open=st.booleans(),
+    counter=st.integers(0, 10**6),
+)
+def test_positions_are_ordered_strictly_between_their_bounds_and_short(
+    bounds: list[int], count: int, upper_open: bool, counter: int
+) -> None:
+    """A run of new elements gets `count` distinct positions in order, strictly between
+    its neighbours, of a length that grows with log(count), not count."""
+    suffix = _position_suffix(f"7:{counter}")
+    made = [""]
+    for step in bounds:  # neighbours made by earlier runs, some close together
+        made.append(_positions(made[-1], None, step + 1, suffix)[-1])
+    lower = made[-2] if len(made) > 1 else ""
+    upper = None if upper_open else made[-1]
+    if upper == lower:
+        upper = None
+    got = _positions(lower, upper, count, suffix)
+    assert len(got) == count == len(set(got))
+    assert got == sorted(got)
+    assert all(lower < p and (upper is None or p < upper) for p in got)
+    # (one after another, 300 between two neighbours reached 73 characters; halved, 19)
+    longest = max(len(lower), len(upper or "")) + len(suffix)
+    assert max(map(len, got)) <= longest + 2 * count.bit_length()
