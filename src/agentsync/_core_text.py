@@ -117,20 +117,41 @@ def _deleted_spans(exported: Any) -> list[tuple[int, int, int]]:
     return spans
 
 
-def _spans_overlap(a: list[tuple[int, int, int]], b: list[tuple[int, int, int]]) -> bool:
-    """Whether two runs of character ids (`_deleted_spans`) name a character in common."""
+def _common_spans(
+    a: list[tuple[int, int, int]], b: list[tuple[int, int, int]]
+) -> list[tuple[int, int, int]]:
+    """The character ids two runs of them (`_deleted_spans`) have in common."""
+    common = []
     for peer, start, end in a:
         for other_peer, other_start, other_end in b:
             if peer == other_peer and start < other_end and other_start < end:
-                return True
-    return False
+                common.append((peer, max(start, other_start), min(end, other_end)))
+    return common
+
+
+def _inserted_text(exported: Any) -> str:
+    """The characters the text insertions of a Loro JSON export inserted."""
+    changes = json.loads(exported) if isinstance(exported, str) else exported
+    parts = []
+    for change in changes:
+        for op in change.get("ops", ()):
+            content = op.get("content")
+            if isinstance(content, dict) and content.get("type") == "insert":
+                text = content.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+    return "".join(parts)
 
 
 def _word_aligned(s: str, lo: int, hi: int, *, size: int) -> int:
-    """The latest position in [lo, hi] where an edit of `size` chars starts (and, for a
-    deletion, ends) on a word boundary; `hi` when there is none (e.g. unspaced text)."""
+    """A position in [lo, hi] where an edit of `size` chars starts (and, for a deletion,
+    ends) on a word boundary; `hi` when there is none (e.g. unspaced text). An insertion
+    goes at the latest; a deletion at the earliest, so a word is deleted with the space
+    before it, and deleting two neighbouring words ("beta" and "gamma" of "alpha beta
+    gamma") takes no space in common (a conflict: SPEC §3)."""
     lo = max(lo, 0)
-    for at in range(hi, lo - 1, -1):
+    order = range(lo, hi + 1) if size else range(hi, lo - 1, -1)
+    for at in order:
         if _at_word_boundary(s, at) and _at_word_boundary(s, at + size):
             return at
     for at in range(hi, lo - 1, -1):
@@ -549,7 +570,7 @@ class TextFields:
         texts: dict[str, str] = {}
         for i, (left, left_ops, left_deleted) in enumerate(edits):
             for right, right_ops, right_deleted in edits[i + 1 :]:
-                if not _spans_overlap(left_deleted, right_deleted):
+                if not self._overlap_in_words(_common_spans(left_deleted, right_deleted)):
                     continue
                 for entry, ops in ((left, left_ops), (right, right_ops)):
                     if entry.eid not in texts:
@@ -562,6 +583,20 @@ class TextFields:
             return None
         ordered = sorted(involved.values(), key=lambda e: _op_sort_key(e.op))
         return tuple(Contender(e.agent, e.op, texts[e.eid]) for e in ordered)
+
+    def _overlap_in_words(self, common: list[tuple[int, int, int]]) -> bool:
+        """Whether characters two edits both deleted include more than whitespace (two
+        neighbouring words deleted each with a space between them is no conflict)."""
+        for peer, start, end in common:
+
+            def read(peer: int = peer, start: int = start, end: int = end) -> bool:
+                span = loro.IdSpan(peer, loro.CounterSpan(start, end))
+                text = _inserted_text(self._core._doc.export_json_in_id_span(span))
+                return len(text) != end - start or not text.isspace()
+
+            if self.from_log((peer, start, end), "in words", read, True):
+                return True
+        return False
 
     def _doubled(
         self,

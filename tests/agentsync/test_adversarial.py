@@ -424,7 +424,6 @@ def test_an_items_ttl_outlives_a_restart_and_reaches_replicas(reader: str, tmp_p
     assert store.get(NS, "k") is None
 
 
-@pytest.mark.xfail(strict=True, reason="deleting the last word and its neighbour escalates")
 def test_deleting_two_different_adjacent_words_merges() -> None:
     """SPEC §3: edits to disjoint parts merge. From "alpha beta gamma" alice deletes
     "beta" and bob deletes "gamma": the diffs take "beta " and " gamma", which share the

@@ -148,6 +148,21 @@ def test_the_same_deletion_by_both_writers_is_no_conflict() -> None:
     assert a.escalations() == []
 
 
+def test_deleting_neighbouring_words_merges_whichever_two() -> None:
+    """Deleting a word takes a space with it; two neighbouring words deleted concurrently
+    may both take the space between them, and a conflict over whitespace alone is none:
+    every word either writer kept is kept, every word either deleted is gone."""
+    words = "alpha beta gamma delta"
+    for left, right in [("alpha", "beta"), ("beta", "gamma"), ("gamma", "delta")]:
+        a, _ = _concurrent_notes(
+            words,
+            " ".join(w for w in words.split() if w != left),
+            " ".join(w for w in words.split() if w != right),
+        )
+        assert a.escalations() == []
+        assert _notes(a).split() == [w for w in words.split() if w not in (left, right)]
+
+
 def test_the_same_replacement_by_both_writers_is_a_conflict_not_a_doubled_text() -> None:
     """Both turn "abc" into "abX": merged by character that reads "abXX", which neither
     wrote, so it escalates (SPEC §3: both replaced an overlapping character), and a
