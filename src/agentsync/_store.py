@@ -1054,12 +1054,16 @@ class _StoreBase(BaseStore):
                 self._index.forget(key)
             self._expiry.pop(key, None)
             return
-        change = self._order.changed(key)
+        change = self._order.changed(key, lambda: self._created_at(key))
         if paths:
             stored = self._read(key)
             job = SemanticIndex.job(key, change, stored.value, paths) if stored else None
             if job is not None:
                 outcome.embed.append(job)
+
+    def _created_at(self, key: _Key) -> datetime:
+        cached = self._read(key)
+        return _ts(0.0) if cached is None else cached.created_at
 
     def _collect(self, escalations: list[Escalation], outcome: _Outcome) -> None:
         for esc in escalations:

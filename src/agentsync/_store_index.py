@@ -17,8 +17,9 @@ which runs outside it (`embed_*` return vectors; `keep` stores them under the lo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Literal, TypeAlias, cast
 
 from langchain_core.embeddings import Embeddings
@@ -109,27 +110,39 @@ class EmbedJob:
 
 
 class KeyOrder:
-    """Live keys per namespace in first-write order, and each key's change number.
+    """Live keys per namespace in creation order, and each key's change number.
 
-    `namespaces` is read directly by the store's hot read path; an emptied namespace keeps
-    its slot (and its place in the order), as in InMemoryStore.
+    Within a namespace keys are listed by when they were created (then by name), which on
+    one replica is InMemoryStore's first-write order and is the same on every replica:
+    keys created concurrently elsewhere arrive in any order, and are sorted into place
+    when next listed. `namespaces` is read directly by the store's hot read path; an
+    emptied namespace keeps its slot (and its place in the order), as in InMemoryStore.
     """
 
-    __slots__ = ("_changes", "_last", "namespaces")
+    __slots__ = ("_changes", "_created", "_last", "_unsorted", "namespaces")
 
     def __init__(self) -> None:
         self.namespaces: dict[Namespace, dict[str, None]] = {}
         self._changes: dict[Key, int] = {}
+        self._created: dict[Key, tuple[datetime, str]] = {}
+        self._unsorted: set[Namespace] = set()  # a key arrived before one created earlier
         self._last = 0
 
-    def changed(self, key: Key) -> int:
-        """Record that live `key` changed; returns its new change number."""
+    def changed(self, key: Key, created: Callable[[], datetime]) -> int:
+        """Record that live `key` changed; returns its new change number. `created`: when
+        the key was created (asked only of a key new here)."""
         namespace, name = key
         keys = self.namespaces.get(namespace)
         if keys is None:
-            self.namespaces[namespace] = {name: None}
-        elif name not in keys:
+            keys = self.namespaces[namespace] = {}
+        if name not in keys:
+            rank = (created(), name)
+            if keys:
+                last = self._created.get((namespace, next(reversed(keys))))
+                if last is not None and rank < last:
+                    self._unsorted.add(namespace)
             keys[name] = None
+            self._created[key] = rank
         self._last += 1
         self._changes[key] = self._last
         return self._last
@@ -139,6 +152,7 @@ class KeyOrder:
         if keys is not None:
             keys.pop(key[1], None)
         self._changes.pop(key, None)
+        self._created.pop(key, None)
 
     def change_of(self, key: Key) -> int | None:
         return self._changes.get(key)
@@ -148,8 +162,17 @@ class KeyOrder:
         n = len(prefix)
         for namespace, keys in self.namespaces.items():
             if namespace[:n] == prefix:
+                if namespace in self._unsorted:
+                    self._sort(namespace, keys)
                 for name in keys:
                     yield namespace, name
+
+    def _sort(self, namespace: Namespace, keys: dict[str, None]) -> None:
+        created = self._created
+        ordered = sorted(keys, key=lambda name: created[(namespace, name)])
+        keys.clear()  # (in place: the store's read path holds this dict)
+        keys.update(dict.fromkeys(ordered))
+        self._unsorted.discard(namespace)
 
 
 class SemanticIndex:

@@ -389,7 +389,6 @@ def test_a_declared_counter_reads_back_each_sequential_value(values: list[float]
         assert got.value["c"] == value and type(got.value["c"]) is type(value)
 
 
-@pytest.mark.xfail(strict=True, reason="search order is each replica's arrival order")
 def test_search_lists_concurrently_created_keys_alike_on_every_replica() -> None:
     """SPEC §3: concurrent results read back in a deterministic order, the same on every
     replica. Keys created concurrently on two replicas are listed in each replica's own

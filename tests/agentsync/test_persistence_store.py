@@ -555,3 +555,27 @@ def test_a_put_that_pulls_a_concurrent_write_during_its_call_escalates(
     # a later plain put on b has seen both: an overwrite, no new conflict
     b.put(NS, "plan", {"status": "shipped"})
     assert b.get(NS, "plan").value == {"status": "shipped"}  # type: ignore[union-attr]
+
+
+def test_a_reopened_store_and_a_fresh_replica_search_in_the_writers_order(tmp_path: Path) -> None:
+    """Search lists a namespace's keys in the order they were created (InMemoryStore's
+    order on one replica): a reopened store and a replica that imported everything at once
+    list them so too (they used to follow the key ids' hash order)."""
+    from store_support import FakeClock
+
+    from agentsync import SyncedStore
+
+    clock = FakeClock()
+    path = str(tmp_path / "order.db")
+    writer = SyncedStore(path=path, clock=clock)
+    names = [f"key-{i}" for i in (7, 3, 9, 1, 5, 0, 8, 2, 6, 4)]
+    for name in names:
+        clock.advance(1)
+        writer.put(("ns",), name, {"v": name})
+    fresh = SyncedStore()
+    fresh.import_updates(writer.export_updates(None))
+    writer.close()
+    reopened = SyncedStore(path=path, clock=clock)
+    for store in (reopened, fresh):
+        assert [item.key for item in store.search(("ns",), limit=100)] == names
+    reopened.close()
