@@ -122,6 +122,8 @@ class StoredValue:
     value: dict[str, JSON]
     created_at: float
     updated_at: float
+    ttl_minutes: float | None = None
+    """The TTL the key's latest write gave it (None: it does not expire)."""
 
 
 @mypyc_attr(native_class=False)
@@ -269,13 +271,18 @@ class Core:
         agent: str,
         turn: Turn | None,
         now: object,
+        ttl: float | None = None,
     ) -> PutResult:
         """Replace the value relative to what `turn` had seen (`None`: seen everything).
+        `ttl`: minutes the item lives after this write (None: it does not expire), kept in
+        the write's record, so it survives a restart and reaches every replica.
 
         Raises TypeError naming the field path for non-JSON input and SchemaError for a
         value of the wrong shape for a declared kind; nothing is applied then.
         """
         seconds = _seconds(now)
+        if ttl is not None and (type(ttl) not in (int, float) or not math.isfinite(ttl)):
+            raise ValueError(f"ttl must be None or a finite number of minutes, got {ttl!r}")
         _check_agent(agent)
         if not isinstance(value, Mapping):
             raise TypeError(f"value must be a dict, got {type(value).__name__}")
@@ -286,7 +293,17 @@ class Core:
         state = self._states.state(namespace, key, create=True)
         assert state is not None  # create=True always yields a state
         visible = self._visibility(turn, namespace, key)
-        return self._write(state, plan, visible, turn, agent, "put", seconds, root=())
+        return self._write(
+            state,
+            plan,
+            visible,
+            turn,
+            agent,
+            "put",
+            seconds,
+            root=(),
+            ttl=None if ttl is None else float(ttl),
+        )
 
     def _kid(self, namespace: Namespace, key: str) -> str:
         ident = (namespace, key)
@@ -343,8 +360,18 @@ class Core:
             frontiers = self._texts.contenders_version(state, path, contenders)
             if frontiers is not None:
                 text_bases[path] = frontiers
+        ttl = state.meta[2] if state.meta else None  # a resolution keeps the item's TTL
         return self._write(
-            state, plan, visible, None, agent, "resolve", seconds, root=path, text_bases=text_bases
+            state,
+            plan,
+            visible,
+            None,
+            agent,
+            "resolve",
+            seconds,
+            root=path,
+            text_bases=text_bases,
+            ttl=ttl,
         )
 
     # -- reads ---------------------------------------------------------------------
@@ -362,9 +389,9 @@ class Core:
             value, meta = self._values.materialize(state), state.meta
         if value is None:
             return None
-        created, updated = meta or (0.0, 0.0)
+        created, updated, ttl = meta or (0.0, 0.0, None)
         # a private copy: callers may mutate what they read without touching the cache
-        return StoredValue(_copy(value), created, updated)
+        return StoredValue(_copy(value), created, updated, ttl)
 
     def items(self) -> Iterator[tuple[Namespace, str, StoredValue]]:
         """Every live key, in a deterministic order."""
@@ -393,12 +420,15 @@ class Core:
     def history(self, namespace: Namespace, key: str) -> list[WriteRecord]:
         self._catch_up()
         kid = self._kid(namespace, key)
-        raw = self._doc.get_map(f"h:{kid}").get_value()
+        history = self._doc.get_map(f"h:{kid}")
+        raw = history.get_value()
         records = []
         for op, packed in raw.items():
             try:
                 if not _is_op(op):
                     raise CorruptUpdateError("not an op id")
+                if history.get_last_editor(op) != int(op.partition(":")[0]):
+                    raise CorruptUpdateError("write record stored by another peer")
                 record = _unpack(packed)
                 _read_record(record, op, {}, set())  # out of the value: out of history
             except CorruptUpdateError:
@@ -703,6 +733,7 @@ class Core:
         *,
         root: FieldPath,
         text_bases: dict[FieldPath, Any] | None = None,
+        ttl: float | None = None,
     ) -> PutResult:
         doc = self._doc
         self._version = self._ends = None  # the log changes below
@@ -738,7 +769,9 @@ class Core:
         # commit; the record is packed after the text edits, whose op spans it carries
         # (encoding lists of checked JSON does not fail)
         ops.edit_texts()
-        record = _stored_record(agent, action, now, fields, ops.entry_log, ops.kills, created, seq)
+        record = _stored_record(
+            agent, action, now, fields, ops.entry_log, ops.kills, created, seq, ttl
+        )
         if not state.listed and self._states.ident(kid) is None:
             # (also over an entry no agentsync writer made: the honest one replaces it)
             self._dir.insert(kid, [list(state.namespace), state.key])
@@ -765,7 +798,7 @@ class Core:
         for path, (frontiers, text) in ops.text_paths.items():
             merged[path] = self._texts.touch(state, path, op=op, frontiers=frontiers, text=text)
         if state.meta_rank is None or rank > state.meta_rank:  # (not so only at _SEQ_MAX)
-            state.meta, state.meta_rank = (created, now), rank
+            state.meta, state.meta_rank = (created, now, ttl), rank
         state.history_ops.add(op)
         state.value_valid = False
         state.changed_epoch = epoch

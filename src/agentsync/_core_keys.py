@@ -28,6 +28,10 @@ from ._values import (
 _GRAVE_BATCHES_UP_TO: Final = 256
 
 
+# a key's (created, updated) seconds and its TTL in minutes (None: it does not expire)
+_Meta = tuple[float, float, float | None]
+
+
 @mypyc_attr(acyclic=True)  # compiled: untracked by the cyclic collector
 class _Entry:
     """One stored entry as cached here. A replica holds one per write of every replica (a
@@ -118,7 +122,8 @@ class _KeyState:
     deltas: dict[FieldPath, dict[str, _Entry]] = field(default_factory=dict)
     graveyard: dict[FieldPath, list[_Entry]] = field(default_factory=dict)
     texts: dict[FieldPath, _TextTrack] = field(default_factory=dict)
-    meta: tuple[float, float] | None = None
+    # (created, updated, TTL in minutes or None) of the key's latest record
+    meta: _Meta | None = None
     # (seq, peer, counter) of the record the timestamps come from (None: no record yet)
     meta_rank: tuple[int, int, int] | None = None
     history_ops: set[str] = field(default_factory=set)
@@ -150,7 +155,7 @@ class _ColdKey:
         namespace: Namespace,
         key: str,
         value: dict[str, JSON] | None,
-        meta: tuple[float, float] | None,
+        meta: _Meta | None,
         changed_epoch: int,
         version: Any,
     ) -> None:

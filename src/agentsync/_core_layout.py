@@ -33,7 +33,7 @@ from ._values import (
 loro: Any = _loro_module
 
 
-FORMAT: Final = 3
+FORMAT: Final = 4
 """The stored layout's version number, first in every write record."""
 
 
@@ -164,11 +164,12 @@ def _parse_path(pj: str) -> FieldPath:
 
 def _read_record(
     record: list[Any], op: str, born: dict[str, Any], killed: set[str]
-) -> tuple[int, float, float]:
+) -> tuple[int, float, float, float | None]:
     """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
     they are still live) and the ids it kills, and return its (seq, created, updated)
-    timestamps. CorruptUpdateError, collecting nothing, if the record is not a write
-    record of this layout (`FORMAT`).
+    timestamps and the TTL in minutes it gave the item (None: it does not expire).
+    CorruptUpdateError, collecting nothing, if the record is not a write record of this
+    layout (`FORMAT`).
 
     A record stores what it inserts without the write's op and agent (both are the
     record's): each entry as its id up to the op (`_SEP` + op ends every entry id) and its
@@ -181,13 +182,15 @@ def _read_record(
     that replaces a field ends the entry of the same short id it inserts). A null
     creation time is the write's own time (a key's first write); a text presence's ops
     of two counters are of the op's own peer (`_stored_text_ops`)."""
-    if len(record) != 9 or type(record[0]) is not int:
+    if type(record) is not list or not record or type(record[0]) is not int:
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     if record[0] != FORMAT:
         raise CorruptUpdateError(
             f"write record of layout version {record[0]}; this agentsync reads version {FORMAT}"
         )
-    agent, action, timestamp, fields, inserts, kills, created, seq = record[1:]
+    if len(record) != 10:
+        raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
+    agent, action, timestamp, fields, inserts, kills, created, seq, ttl = record[1:]
     if created is None:
         created = timestamp
     if (
@@ -201,6 +204,7 @@ def _read_record(
         or not _is_time(created)
         or type(seq) is not int
         or not 0 < seq <= _SEQ_MAX
+        or not (ttl is None or _is_time(ttl))
     ):
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     for name in fields:
@@ -247,7 +251,7 @@ def _read_record(
             raise CorruptUpdateError(f"write record {op} kills {item!r:.80} of no op")
     born.update(entries)
     killed.update(ended)
-    return (seq, float(created), float(timestamp))
+    return (seq, float(created), float(timestamp), None if ttl is None else float(ttl))
 
 
 def _stored_text_ops(ops: list[int], peer: int) -> list[int]:
@@ -277,6 +281,7 @@ def _stored_record(
     kills: dict[str, list[str]],
     created: float,
     seq: int,
+    ttl: float | None,
 ) -> str:
     """A write's record as `_read_record` reads it: `inserts` already in its stored shape,
     `kills` the short ids of the entries it ends per op."""
@@ -290,14 +295,25 @@ def _stored_record(
     # (-0.0 == 0.0: only a time of the same sign reads back as the write's own)
     own_time = created == now and math.copysign(1.0, created) == math.copysign(1.0, now)
     return _pack(
-        [FORMAT, agent, action, now, fields, inserts, ended, None if own_time else created, seq]
+        [
+            FORMAT,
+            agent,
+            action,
+            now,
+            fields,
+            inserts,
+            ended,
+            None if own_time else created,
+            seq,
+            ttl,
+        ]
     )
 
 
 @functools.lru_cache(maxsize=4096)
 def _record_entries(
     op: str, packed: Any
-) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, float, float]]:
+) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, float, float, float | None]]:
     """What write `op`'s stored record inserts and kills, and its timestamps, decoded and
     checked once per process for incremental imports (a simulation's replicas all read
     every record; a record never changes)."""

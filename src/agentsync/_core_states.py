@@ -276,7 +276,7 @@ class KeyStates:
                     continue
                 candidate = (stamp[0], int(peer), int(counter))
                 if rank is None or candidate > rank:
-                    rank, meta = candidate, (stamp[1], stamp[2])
+                    rank, meta = candidate, (stamp[1], stamp[2], stamp[3])
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():

@@ -28,32 +28,49 @@ def word_edits(old: str, new: str) -> list[Edit]:
     changed tokens (words or runs of whitespace), trimmed of unchanged ends."""
     if old == new:
         return []
-    a = _TOKEN.findall(old)
-    b = _TOKEN.findall(new)
-    n, m = len(a), len(b)
-    head = 0
-    while head < n and head < m and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < n - head and tail < m - head and a[n - 1 - tail] == b[m - 1 - tail]:
-        tail += 1
-    middle_a, middle_b = a[head : n - tail], b[head : m - tail]
-    pairs = _matching_tokens(middle_a, middle_b, _MOST_EDITS)
-    # character offsets of each old token's start (and the old text's end)
+    n_old, n_new = len(old), len(new)
+    limit = min(n_old, n_new)
+    prefix = 0
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and old[n_old - 1 - suffix] == new[n_new - 1 - suffix]:
+        suffix += 1
+    # only the tokens between the unchanged ends are diffed: back to a token boundary of
+    # both texts (one strictly inside a common end is the same in both)
+    start = prefix
+    if not (_boundary(old, start) and _boundary(new, start)):
+        start -= 1
+        while not _boundary(old, start):
+            start -= 1
+    tail = suffix
+    if not (_boundary(old, n_old - tail) and _boundary(new, n_new - tail)):
+        tail -= 1
+        while not _boundary(old, n_old - tail):
+            tail -= 1
+    a = _TOKEN.findall(old, start, n_old - tail)
+    b = _TOKEN.findall(new, start, n_new - tail)
+    pairs = _matching_tokens(a, b, _MOST_EDITS)
+    # character offsets of each old token's start (and the changed middle's end)
+    n = len(a)
     starts = [0] * (n + 1)
-    at = 0
+    at = start
     for i in range(n):
         starts[i] = at
         at += len(a[i])
     starts[n] = at
     edits: list[Edit] = []
     x = y = 0
-    for mx, my in [*pairs, (len(middle_a), len(middle_b))]:
+    for mx, my in [*pairs, (n, len(b))]:
         if mx > x or my > y:
-            start, end = starts[head + x], starts[head + mx]
-            edits.append(_trimmed(old, start, end, "".join(middle_b[y:my])))
+            edits.append(_trimmed(old, starts[x], starts[mx], "".join(b[y:my])))
         x, y = mx + 1, my + 1
     return edits
+
+
+def _boundary(s: str, i: int) -> bool:
+    """Whether a token (a word or a run of whitespace) of `s` starts or ends at `i`."""
+    return i <= 0 or i >= len(s) or s[i - 1].isspace() != s[i].isspace()
 
 
 def _trimmed(old: str, start: int, end: int, text: str) -> Edit:

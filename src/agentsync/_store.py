@@ -25,6 +25,7 @@ import contextlib
 import contextvars
 import enum
 import inspect
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -150,6 +151,8 @@ class _Cached:
     value: dict[str, JSON]
     created_at: datetime
     updated_at: datetime
+    # when the key expires as its latest write says (seconds), and its TTL in minutes
+    deadline: tuple[float, float] | None = None
 
 
 class _Writer(NamedTuple):
@@ -232,8 +235,10 @@ def _check_put(op: PutOp) -> None:
     if value is not None and type(value) is not dict and not isinstance(value, Mapping):
         raise _bad_value_error(op.namespace, op.key, value)
     ttl = op.ttl
-    if ttl is not None and not isinstance(ttl, int | float):
+    if ttl is not None and (type(ttl) is bool or not isinstance(ttl, int | float)):
         raise TypeError(f"ttl must be minutes (a number) or None, got {ttl!r}")
+    if ttl is not None and not math.isfinite(ttl):
+        raise ValueError(f"ttl must be a finite number of minutes, got {ttl!r}")
     if value is not None:
         try:
             check_size(value)
@@ -922,7 +927,9 @@ class _StoreBase(BaseStore):
                 return None
             if stored is None:
                 return None
-            cached = _Cached(stored.value, _ts(stored.created_at), _ts(stored.updated_at))
+            ttl = stored.ttl_minutes
+            deadline = None if ttl is None else (stored.updated_at + ttl * 60.0, ttl)
+            cached = _Cached(stored.value, _ts(stored.created_at), _ts(stored.updated_at), deadline)
             self._cache[key] = cached
         return cached
 
@@ -1014,7 +1021,7 @@ class _StoreBase(BaseStore):
             )
         else:
             result = self._core.put(
-                namespace, key, op.value, agent=writer.agent, turn=writer.turn, now=now
+                namespace, key, op.value, agent=writer.agent, turn=writer.turn, now=now, ttl=op.ttl
             )
             self._counts["puts"] += 1
         if result.op_id is None:
@@ -1055,6 +1062,15 @@ class _StoreBase(BaseStore):
             self._expiry.pop(key, None)
             return
         change = self._order.changed(key, lambda: self._created_at(key))
+        if not exists:
+            # another replica's write (or this store's, reopened): the item expires as
+            # that write's TTL says, counted from it
+            cached = self._read(key)
+            deadline = None if cached is None else cached.deadline
+            if deadline is None:
+                self._expiry.pop(key, None)
+            else:
+                self._expiry[key] = deadline
         if paths:
             stored = self._read(key)
             job = SemanticIndex.job(key, change, stored.value, paths) if stored else None

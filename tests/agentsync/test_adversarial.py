@@ -401,7 +401,6 @@ def test_search_lists_concurrently_created_keys_alike_on_every_replica() -> None
     assert [item.key for item in a.search(NS)] == [item.key for item in b.search(NS)]
 
 
-@pytest.mark.xfail(strict=True, reason="TTL deadlines are neither durable nor replicated")
 @pytest.mark.parametrize("reader", ["reopened", "replica"])
 def test_an_items_ttl_outlives_a_restart_and_reaches_replicas(reader: str, tmp_path: Path) -> None:
     """SPEC §4: TTL as the SQL stores do it; SqliteStore and PostgresStore keep each

@@ -993,3 +993,31 @@ def test_stored_records_read_back_exactly_on_another_replica() -> None:
     mirror.import_updates(created.export_updates())
     got = mirror.get(NS, "z")
     assert got is not None and str(got.created_at) == "-0.0"
+
+
+def test_a_writes_ttl_travels_in_its_record_and_a_resolution_keeps_it() -> None:
+    """An item's TTL is part of the write that gave it: a replica (or a reopened store)
+    reads it from the record; a delete ends it, a put without one clears it, and a
+    resolution, not a put, keeps it."""
+    a = Core(peer_id=1)
+    a.put(NS, "k", {"x": 1}, agent="a", turn=None, now=10.0, ttl=2.5)
+    b = Core(peer_id=2)
+    b.import_updates(a.export_updates())
+    for core in (a, b):
+        stored = core.get(NS, "k")
+        assert stored is not None and (stored.updated_at, stored.ttl_minutes) == (10.0, 2.5)
+    with pytest.raises(ValueError, match="ttl"):
+        a.put(NS, "k", {"x": 2}, agent="a", turn=None, now=11.0, ttl=float("inf"))
+    a.put(NS, "k", {"x": 3}, agent="a", turn=None, now=12.0)
+    b.import_updates(a.export_updates(b.version()))
+    stored = b.get(NS, "k")
+    assert stored is not None and (stored.value, stored.ttl_minutes) == ({"x": 3}, None)
+    # concurrent writes of one field conflict; their resolution keeps the TTL of the
+    # write the key's timestamps come from
+    b.put(NS, "k", {"x": 4}, agent="b", turn=None, now=13.0, ttl=7.0)
+    a.put(NS, "k", {"x": 5}, agent="a", turn=None, now=13.0, ttl=7.0)
+    sync(a, b)
+    (esc,) = a.escalations()
+    a.resolve(esc, 6, agent="human", now=14.0)
+    stored = a.get(NS, "k")
+    assert stored is not None and (stored.value, stored.ttl_minutes) == ({"x": 6}, 7.0)
