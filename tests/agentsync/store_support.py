@@ -87,6 +87,16 @@ class CharEmbeddings(Embeddings):
         return self.embed_query(text)
 
 
+def sync_all(*replicas: Any) -> None:
+    """Full anti-entropy between every pair of replicas (a Core, a store, a strategy's
+    replica), twice: a write one replica relays to another arrives too."""
+    for _ in range(2):
+        for source in replicas:
+            for target in replicas:
+                if source is not target:
+                    target.import_updates(source.export_updates(target.version()))
+
+
 class FakeClock:
     """A wall clock the test moves by hand (seconds since the epoch)."""
 

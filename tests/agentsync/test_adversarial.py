@@ -12,20 +12,11 @@ from typing import Any
 
 import loro
 import pytest
-from store_support import Agents, FakeClock
+from store_support import Agents, FakeClock, sync_all
 
 from agentsync import SyncedStore
 
 NS = ("ns",)
-
-
-def _sync(*replicas: SyncedStore) -> None:
-    """Full anti-entropy between every pair of replicas (twice: a relayed write arrives)."""
-    for _ in range(2):
-        for source in replicas:
-            for target in replicas:
-                if source is not target:
-                    target.import_updates(source.export_updates(target.version()))
 
 
 def _concurrent(base: dict[str, Any], first: dict[str, Any], second: dict[str, Any]) -> SyncedStore:
@@ -33,12 +24,12 @@ def _concurrent(base: dict[str, Any], first: dict[str, Any], second: dict[str, A
     (fixed peer ids: the order of concurrent inserts, and so each result, is repeatable)."""
     a, b = SyncedStore(peer_id=1), SyncedStore(peer_id=2)
     a.put(NS, "k", base)
-    _sync(a, b)
+    sync_all(a, b)
     with a.acting_as("alice"):
         a.put(NS, "k", first)
     with b.acting_as("bob"):
         b.put(NS, "k", second)
-    _sync(a, b)
+    sync_all(a, b)
     got_a, got_b = a.get(NS, "k"), b.get(NS, "k")
     assert got_a is not None and got_b is not None and got_a.value == got_b.value
     return a
@@ -214,17 +205,17 @@ def test_resolving_a_text_conflict_keeps_a_disjoint_concurrent_edit() -> None:
     edits of alice and bob, is not a contender, and so must survive their resolution."""
     replicas = [SyncedStore(peer_id=peer) for peer in (1, 2, 3)]
     replicas[0].put(NS, "k", {"notes": "abcd"})
-    _sync(*replicas)
+    sync_all(*replicas)
     for replica, agent, text in zip(
         replicas, ["alice", "carol", "bob"], ["aZd", "abcd!", "abYd"], strict=True
     ):
         with replica.acting_as(agent):
             replica.put(NS, "k", {"notes": text})
-    _sync(*replicas)
+    sync_all(*replicas)
     [esc] = replicas[0].escalations()
     assert {c.agent_id for c in esc.contenders} == {"alice", "bob"}
     replicas[0].resolve(esc, "aZd")
-    _sync(*replicas)
+    sync_all(*replicas)
     got = replicas[2].get(NS, "k")
     assert got is not None and got.value == {"notes": "aZd!"}
 
@@ -397,7 +388,7 @@ def test_search_lists_concurrently_created_keys_alike_on_every_replica() -> None
     a, b = SyncedStore(), SyncedStore()
     a.put(NS, "k1", {"v": 1})
     b.put(NS, "k2", {"v": 2})
-    _sync(a, b)
+    sync_all(a, b)
     assert [item.key for item in a.search(NS)] == [item.key for item in b.search(NS)]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from store_support import sync_all
 
 from agentsync import CorruptUpdateError, SchemaError
 from agentsync._core import Core
@@ -17,14 +18,6 @@ NS = ("team",)
 def pair(**kwargs: Any) -> tuple[Core, Core]:
     a, b = Core(peer_id=1, **kwargs), Core(peer_id=2, **kwargs)
     return a, b
-
-
-def sync(*cores: Core) -> None:
-    for _ in range(2):
-        for x in cores:
-            for y in cores:
-                if x is not y:
-                    y.import_updates(x.export_updates(y.version()))
 
 
 def put(core: Core, value: dict[str, Any], *, agent: str = "a", key: str = "k", turn: Any = None):
@@ -40,10 +33,10 @@ def concurrent(base: dict[str, Any], left: dict[str, Any], right: dict[str, Any]
     """Two replicas start from `base`, write `left` / `right` concurrently, then sync."""
     a, b = pair(**kw)
     put(a, base)
-    sync(a, b)
+    sync_all(a, b)
     put(a, left, agent="alice")
     put(b, right, agent="bob")
-    sync(a, b)
+    sync_all(a, b)
     assert value(a) == value(b)
     assert a.escalations() == b.escalations()
     return a, b
@@ -82,21 +75,21 @@ def test_set_concurrent_adds_union() -> None:
 def test_set_removal_wins_only_over_elements_remover_had_seen() -> None:
     a, b = pair()
     put(a, {"tags": ["x", "y"]})
-    sync(a, b)
+    sync_all(a, b)
     put(a, {"tags": ["y"]}, agent="remover")  # removes x, which it saw
     put(b, {"tags": ["x", "y", "z"]}, agent="adder")  # keeps x, adds z
-    sync(a, b)
+    sync_all(a, b)
     assert value(a)["tags"] == ["y", "z"]
 
 
 def test_set_concurrent_readd_survives_removal() -> None:
     a, b = pair()
     put(a, {"tags": ["x"]})
-    sync(a, b)
+    sync_all(a, b)
     put(a, {"tags": []}, agent="remover")
     put(b, {"tags": []}, agent="b")
     put(b, {"tags": ["x"]}, agent="b")  # a fresh add of x the remover never saw
-    sync(a, b)
+    sync_all(a, b)
     assert value(a)["tags"] == ["x"]
 
 
@@ -189,7 +182,7 @@ def test_a_text_write_after_an_import_diffs_against_the_imported_text(deferred: 
     # at once or on the next read) changes it behind that memory
     a, b = pair()
     put(a, {"notes": "hello world"})
-    sync(a, b)
+    sync_all(a, b)
     put(b, {"notes": "hello there world"})
     blob = b.export_updates(a.version())
     if deferred:
@@ -198,7 +191,7 @@ def test_a_text_write_after_an_import_diffs_against_the_imported_text(deferred: 
         a.import_updates(blob)
     put(a, {"notes": "hello there world!"})  # a writer that read the merged text
     assert value(a)["notes"] == "hello there world!"
-    sync(a, b)
+    sync_all(a, b)
     assert value(b)["notes"] == "hello there world!"
 
 
@@ -279,11 +272,11 @@ def test_register_different_concurrent_values_escalate_with_both_contenders() ->
 def test_register_sequential_overwrite_is_not_a_conflict() -> None:
     a, b = pair()
     put(a, {"status": "todo"})
-    sync(a, b)
+    sync_all(a, b)
     put(b, {"status": "doing"}, agent="bob")
-    sync(a, b)
+    sync_all(a, b)
     put(a, {"status": "done"}, agent="alice")  # alice has seen bob's write
-    sync(a, b)
+    sync_all(a, b)
     assert value(b)["status"] == "done"
     assert a.escalations() == b.escalations() == []
 
@@ -316,7 +309,7 @@ def test_resolve_settles_everywhere_and_is_attributed() -> None:
     [esc] = a.escalations()
     result = a.resolve(esc, "c", agent="judge", now=2.0)
     assert result.op_id and not result.new_escalations
-    sync(a, b)
+    sync_all(a, b)
     assert value(a) == value(b) == {"s": "c"}
     assert a.escalations() == b.escalations() == []
     assert b.attribution()[(NS, "k")]["s"] == ["judge"]
@@ -326,11 +319,11 @@ def test_resolve_settles_everywhere_and_is_attributed() -> None:
 def test_resolve_does_not_supersede_a_contender_it_never_saw() -> None:
     a, b = concurrent({"s": "a"}, {"s": "b"}, {"s": "c"})
     c = Core(peer_id=3)
-    sync(a, c)
+    sync_all(a, c)
     [esc] = a.escalations()
     put(c, {"s": "late"}, agent="carol")  # carol saw the conflict and overwrote it
     a.resolve(esc, "b", agent="judge", now=2.0)
-    sync(a, b, c)
+    sync_all(a, b, c)
     [again] = a.escalations()  # judge and carol both settled it, concurrently, differently
     assert {c.value for c in again.contenders} == {"b", "late"}
 
@@ -362,10 +355,10 @@ def test_delete_removes_what_deleter_saw_and_later_put_does_not_resurrect() -> N
 def test_put_concurrent_with_delete_survives() -> None:
     a, b = pair()
     put(a, {"tags": ["x"], "s": 1})
-    sync(a, b)
+    sync_all(a, b)
     a.delete(NS, "k", agent="deleter", turn=None, now=1.0)
     put(b, {"tags": ["x", "y"], "s": 1}, agent="adder")
-    sync(a, b)
+    sync_all(a, b)
     assert value(a) == value(b) == {"tags": ["y"]}
 
 
@@ -632,7 +625,7 @@ def test_export_is_empty_when_peer_lacks_nothing_and_version_is_canonical() -> N
     a, b = pair()
     put(a, {"n": 1})
     put(b, {"m": 1}, key="other")
-    sync(a, b)
+    sync_all(a, b)
     assert a.version() == b.version()
     assert a.export_updates(b.version()) == b""
     assert a.import_updates(b"").new_ops == []
@@ -676,15 +669,15 @@ def test_timestamps_follow_the_later_write_not_the_later_clock() -> None:
         return [None if s is None else (s.created_at, s.updated_at) for s in stored]
 
     a.put(NS, "k", {"v": 1}, agent="a", turn=None, now=100.0)
-    sync(a, b)
+    sync_all(a, b)
     b.put(NS, "k", {"v": 2}, agent="b", turn=None, now=50.0)
-    sync(a, b)
+    sync_all(a, b)
     assert timestamps() == [(100.0, 50.0)] * 2
     # deleted, then created again elsewhere: created at the new creation
     a.delete(NS, "k", agent="a", turn=None, now=110.0)
-    sync(a, b)
+    sync_all(a, b)
     b.put(NS, "k", {"v": 3}, agent="b", turn=None, now=60.0)
-    sync(a, b)
+    sync_all(a, b)
     assert timestamps() == [(60.0, 60.0)] * 2
 
 
@@ -749,28 +742,28 @@ def test_text_insert_next_to_a_concurrently_deleted_word_stays_readable() -> Non
     other writer deletes: the insertion would read as garble."""
     a, b = pair()
     put(a, {"notes": "r5a0.1 r1a0.1 "})
-    sync(a, b)
+    sync_all(a, b)
     put(a, {"notes": "r5a0.4 r5a0.1 r1a0.1 "}, agent="alice")
     put(b, {"notes": "r1a0.1 "}, agent="bob")
-    sync(a, b)
+    sync_all(a, b)
     assert value(a)["notes"] == value(b)["notes"] == "r5a0.4 r1a0.1 "
 
 
 def test_a_writers_own_text_view_does_not_leak_into_later_turns() -> None:
     a, b = pair()
     put(a, {"findings": "one two "})
-    sync(a, b)
+    sync_all(a, b)
     t1 = b.begin_turn()
     put(a, {"findings": "zero one two "}, agent="alice")
-    sync(a, b)
+    sync_all(a, b)
     put(b, {"findings": "one two three ", "n": 1}, agent="bob", turn=t1)
-    sync(a, b)
+    sync_all(a, b)
     put(a, {**value(a), "m": 1}, agent="alice")
-    sync(a, b)
+    sync_all(a, b)
     t2 = b.begin_turn()
     seen = value(b)
     put(a, {**value(a), "m": 2}, agent="alice")  # the key changes after t2 began
-    sync(a, b)
+    sync_all(a, b)
     put(b, {**seen, "n": 2}, agent="bob", turn=t2)  # text unchanged: must stay as it is
     assert value(b)["findings"] == "zero one two three "
 
@@ -808,7 +801,7 @@ def test_op_ids_stay_unique_after_a_write_that_changed_nothing() -> None:
     the next write must not reuse its id."""
     a, b = pair()
     put(a, {"s": "x"})
-    sync(a, b)
+    sync_all(a, b)
     first = put(b, {"s": "x"}, agent="b").op_id  # no change
     second = put(b, {"s": "y"}, agent="b").op_id
     assert first != second
@@ -822,7 +815,7 @@ def test_text_that_arrived_before_its_field_is_kept_by_a_writer_creating_the_fie
     304 of sweep_lossy)."""
     a, b = pair()
     put(a, {"n": 0})
-    sync(a, b)
+    sync_all(a, b)
     turn = a.begin_turn()
     put(a, {"n": 1, "findings": "z "}, agent="zed")  # b will miss this write at first
     after = a.version()
@@ -831,7 +824,7 @@ def test_text_that_arrived_before_its_field_is_kept_by_a_writer_creating_the_fie
     b.import_updates(a.export_updates(after))  # the fork's ops apply, the rest waits
     assert "findings" not in value(b)
     put(b, {**value(b), "findings": "y "}, agent="bob")
-    sync(a, b)
+    sync_all(a, b)
     assert value(a) == value(b)
     assert sorted(value(a)["findings"].split()) == ["x", "y", "z"]
 
@@ -1016,7 +1009,7 @@ def test_a_writes_ttl_travels_in_its_record_and_a_resolution_keeps_it() -> None:
     # write the key's timestamps come from
     b.put(NS, "k", {"x": 4}, agent="b", turn=None, now=13.0, ttl=7.0)
     a.put(NS, "k", {"x": 5}, agent="a", turn=None, now=13.0, ttl=7.0)
-    sync(a, b)
+    sync_all(a, b)
     (esc,) = a.escalations()
     a.resolve(esc, 6, agent="human", now=14.0)
     stored = a.get(NS, "k")

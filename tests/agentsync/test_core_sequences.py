@@ -15,6 +15,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from store_support import sync_all
 
 from agentsync._core import Core
 
@@ -25,14 +26,6 @@ UNIQUE = [chr(0x4E00 + i) for i in range(2000)]  # distinct characters: diffs ar
 def _read(core: Core, name: str = "steps") -> Any:
     stored = core.get(NS, "k")
     return None if stored is None else stored.value.get(name)
-
-
-def _sync(cores: list[Core]) -> None:
-    for _ in range(2):
-        for a in cores:
-            for b in cores:
-                if a is not b:
-                    b.import_updates(a.export_updates(b.version()))
 
 
 @settings(max_examples=150, deadline=None)
@@ -105,7 +98,7 @@ def test_concurrent_list_edits_keep_every_insert_and_remove_only_what_was_seen(
             if element not in written:
                 world.removed_by.setdefault(element, set()).add(op)
         assert _read(core) == written  # the writer saw everything its replica held
-    _sync(world.replicas)
+    sync_all(*world.replicas)
     values = [_read(core) or [] for core in world.replicas]
     assert all(v == values[0] for v in values), "replicas diverged"
     final = values[0]
@@ -143,10 +136,10 @@ def test_concurrent_text_edits_merge_when_disjoint_and_conflict_when_overlapping
     r_start, r_end, r_ins, r_text = edit(right)
     a, b = Core(peer_id=1), Core(peer_id=2)
     a.put(NS, "k", {"notes": base}, agent="setup", turn=None, now=1.0)
-    _sync([a, b])
+    sync_all(a, b)
     a.put(NS, "k", {"notes": l_text}, agent="left", turn=None, now=2.0)
     b.put(NS, "k", {"notes": r_text}, agent="right", turn=None, now=2.0)
-    _sync([a, b])
+    sync_all(a, b)
     merged = _read(a, "notes")
     assert merged == _read(b, "notes") and a.escalations() == b.escalations()
     overlapping = max(l_start, r_start) < min(l_end, r_end)

@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
+from store_support import sync_all
 
 from agentsync import Escalation, ResolverError, StrategyReplica
 from agentsync._strategies import STRATEGIES, TransactionalReplica, make_replica
@@ -18,14 +19,6 @@ def replicas(strategy: str, n: int = 2, **options: Any) -> list[StrategyReplica]
     return [make_replica(strategy, f"r{i}", rng=random.Random(i), **options) for i in range(n)]
 
 
-def sync(reps: list[StrategyReplica]) -> None:
-    for _ in range(2):
-        for a in reps:
-            for b in reps:
-                if a is not b:
-                    b.import_updates(a.export_updates(b.version()))
-
-
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_strategy_implements_the_interface_and_converges(strategy: str) -> None:
     reps = replicas(strategy, 3)
@@ -34,7 +27,7 @@ def test_every_strategy_implements_the_interface_and_converges(strategy: str) ->
         assert rep.strategy == strategy
         op = rep.write(NS, f"k{i}", {"v": i, "tags": [i]}, agent=f"agent{i}")
         assert op
-    sync(reps)
+    sync_all(*reps)
     views = [{k: r.read(*k) for k in sorted(r.keys())} for r in reps]
     assert views[0] == views[1] == views[2]
     assert len(views[0]) == 3
@@ -44,10 +37,10 @@ def test_every_strategy_implements_the_interface_and_converges(strategy: str) ->
 def concurrent_writes(strategy: str, **options: Any) -> list[StrategyReplica]:
     reps = replicas(strategy, 2, **options)
     reps[0].write(NS, "k", {"status": "todo", "tags": ["x"]}, agent="setup")
-    sync(reps)
+    sync_all(*reps)
     reps[0].write(NS, "k", {"status": "done", "tags": ["x", "a"]}, agent="alice")
     reps[1].write(NS, "k", {"status": "blocked", "tags": ["x", "b"]}, agent="bob")
-    sync(reps)
+    sync_all(*reps)
     return reps
 
 
@@ -76,7 +69,7 @@ def test_transactional_arbiter_spends_one_model_call_per_conflict() -> None:
     assert anyio.run(reps[0].arbitrate) == 1
     assert reps[0].counters.model_calls == 1
     assert reps[0].counters.model_latency_s == pytest.approx(0.25)
-    sync(reps)
+    sync_all(*reps)
     for rep in reps:
         value = rep.read(NS, "k")
         assert value is not None and value["status"] in ("done", "blocked")
@@ -114,7 +107,7 @@ def test_crdt_resolver_decides_a_conflict_once_it_stops_gaining_contenders() -> 
     reps = replicas("crdt+resolver", 3, model_latency_s=0.25, settle_s=0.2)
     arbiter, other, late = reps
     reps[0].write(NS, "k", {"status": "todo"}, agent="setup")
-    sync(reps)
+    sync_all(*reps)
 
     async def scenario() -> None:
         start = anyio.current_time()
@@ -138,7 +131,7 @@ def test_crdt_resolver_decides_a_conflict_once_it_stops_gaining_contenders() -> 
 
     clock.run(scenario)
     assert arbiter.counters.model_calls == 1 and arbiter.counters.resolutions == 1
-    sync(reps)
+    sync_all(*reps)
     for rep in reps:
         value = rep.read(NS, "k")
         assert value is not None and value["status"] in ("done", "blocked", "review")
