@@ -12,10 +12,8 @@ changed middle is replaced as one run (a rewrite; Loro's character diff took O(N
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
-_TOKEN: Final = re.compile(r"\s+|\S+")
 # words inserted or deleted (Myers' D) searched for before the middle is replaced whole
 _MOST_EDITS: Final = 256
 
@@ -48,8 +46,8 @@ def word_edits(old: str, new: str) -> list[Edit]:
         tail -= 1
         while not _boundary(old, n_old - tail):
             tail -= 1
-    a = _TOKEN.findall(old, start, n_old - tail)
-    b = _TOKEN.findall(new, start, n_new - tail)
+    a = _tokens(old, start, n_old - tail)
+    b = _tokens(new, start, n_new - tail)
     pairs = _matching_tokens(a, b, _MOST_EDITS)
     # character offsets of each old token's start (and the changed middle's end)
     n = len(a)
@@ -66,6 +64,21 @@ def word_edits(old: str, new: str) -> list[Edit]:
             edits.append(_trimmed(old, starts[x], starts[mx], "".join(b[y:my])))
         x, y = mx + 1, my + 1
     return edits
+
+
+def _tokens(s: str, start: int, end: int) -> list[str]:
+    """The words and runs of whitespace of s[start:end] (a loop: a regex's findall cost
+    more than the rest of the diff of a short text)."""
+    out = []
+    i = start
+    while i < end:
+        space = s[i].isspace()
+        j = i + 1
+        while j < end and s[j].isspace() == space:
+            j += 1
+        out.append(s[i:j])
+        i = j
+    return out
 
 
 def _boundary(s: str, i: int) -> bool:
