@@ -33,7 +33,7 @@ from ._values import (
 loro: Any = _loro_module
 
 
-FORMAT: Final = 4
+FORMAT: Final = 5
 """The stored layout's version number, first in every write record."""
 
 

@@ -29,6 +29,7 @@ from ._core_layout import (
     _is_op,
     _read_record,
     _record_entries,
+    _text_ops,
     _unpack,
 )
 from ._core_views import Turn, _view_epoch
@@ -277,6 +278,13 @@ class KeyStates:
                 candidate = (stamp[0], int(peer), int(counter))
                 if rank is None or candidate > rank:
                     rank, meta = candidate, (stamp[1], stamp[2], stamp[3])
+        audit = self._core._audit
+        for payload in born.values():
+            # the text ops each record names account for changes of the same imports
+            if type(payload) is list and len(payload) == 3 and payload[0] == "t":
+                text_ops = _text_ops(payload[1])
+                if text_ops is not None:
+                    audit.text_ops(*text_ops)
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():

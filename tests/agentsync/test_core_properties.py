@@ -183,6 +183,8 @@ def _superseded(op: Op, ops: list[Op], kinds: tuple[str, ...]) -> bool:
 
 def _check_ground_truth(world: World) -> None:
     core = world.replicas[0]
+    # honest writers only: every change is accounted for by a write record
+    assert [r.stats()["unreadable_records"] for r in world.replicas] == [0] * len(world.replicas)
     expected_conflicts: set[tuple[str, tuple[str, ...], frozenset[str]]] = set()
     for key in KEYS:
         stored = core.get(NS, key)
