@@ -774,7 +774,7 @@ class Core:
         # (encoding lists of checked JSON does not fail)
         ops.edit_texts()
         record = _stored_record(
-            agent, action, now, fields, ops.entry_log, ops.kills, created, seq, ttl
+            agent, action, now, fields, ops.entry_log, ops.kills, created, seq, ttl, ops.cleared
         )
         if not state.listed and self._states.ident(kid) is None:
             # (also over an entry no agentsync writer made: the honest one replaces it)

@@ -162,12 +162,16 @@ def _parse_path(pj: str) -> FieldPath:
     return tuple(path)
 
 
-def _read_record(
-    record: list[Any], op: str, born: dict[str, Any], killed: set[str]
-) -> tuple[int, float, float, float | None]:
+# a record's (seq, created, updated, TTL in minutes or None, text ops [peer, start, end,
+# ...] of edits no presence of it names: a text cleared as its field was removed)
+_Stamp = tuple[int, float, float, float | None, tuple[int, ...]]
+
+
+def _read_record(record: list[Any], op: str, born: dict[str, Any], killed: set[str]) -> _Stamp:
     """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
     they are still live) and the ids it kills, and return its (seq, created, updated)
-    timestamps and the TTL in minutes it gave the item (None: it does not expire).
+    timestamps, the TTL in minutes it gave the item (None: it does not expire) and the
+    text ops of edits it made that no presence names (a text cleared).
     CorruptUpdateError, collecting nothing, if the record is not a write record of this
     layout (`FORMAT`).
 
@@ -188,9 +192,9 @@ def _read_record(
         raise CorruptUpdateError(
             f"write record of layout version {record[0]}; this agentsync reads version {FORMAT}"
         )
-    if len(record) != 10:
+    if len(record) != 11:
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
-    agent, action, timestamp, fields, inserts, kills, created, seq, ttl = record[1:]
+    agent, action, timestamp, fields, inserts, kills, created, seq, ttl, cleared = record[1:]
     if created is None:
         created = timestamp
     if (
@@ -205,6 +209,9 @@ def _read_record(
         or type(seq) is not int
         or not 0 < seq <= _SEQ_MAX
         or not (ttl is None or _is_time(ttl))
+        or type(cleared) is not list
+        or len(cleared) % 3
+        or not all(_text_ops(cleared[i : i + 3]) is not None for i in range(0, len(cleared), 3))
     ):
         raise CorruptUpdateError(f"unreadable write record {record!r:.200}")
     for name in fields:
@@ -251,7 +258,14 @@ def _read_record(
             raise CorruptUpdateError(f"write record {op} kills {item!r:.80} of no op")
     born.update(entries)
     killed.update(ended)
-    return (seq, float(created), float(timestamp), None if ttl is None else float(ttl))
+    stamp: _Stamp = (
+        seq,
+        float(created),
+        float(timestamp),
+        None if ttl is None else float(ttl),
+        tuple(cleared),
+    )
+    return stamp
 
 
 def _stored_text_ops(ops: list[int], peer: int) -> list[int]:
@@ -282,6 +296,7 @@ def _stored_record(
     created: float,
     seq: int,
     ttl: float | None,
+    cleared: list[int],
 ) -> str:
     """A write's record as `_read_record` reads it: `inserts` already in its stored shape,
     `kills` the short ids of the entries it ends per op."""
@@ -306,6 +321,7 @@ def _stored_record(
             None if own_time else created,
             seq,
             ttl,
+            cleared,
         ]
     )
 
@@ -313,7 +329,7 @@ def _stored_record(
 @functools.lru_cache(maxsize=4096)
 def _record_entries(
     op: str, packed: Any
-) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, float, float, float | None]]:
+) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], _Stamp]:
     """What write `op`'s stored record inserts and kills, and its timestamps, decoded and
     checked once per process for incremental imports (a simulation's replicas all read
     every record; a record never changes)."""

@@ -242,6 +242,7 @@ class KeyStates:
         born: dict[str, Any] = {}
         killed: set[str] = set()
         rank, meta = state.meta_rank, state.meta
+        audit = self._core._audit
         if fresh:
             # many records: one read of the whole map beats a lookup per record
             records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
@@ -275,10 +276,12 @@ class KeyStates:
                     fresh.discard(op)
                     self.unreadable(state, op, "write record", exc)
                     continue
+                cleared = stamp[4]
+                for i in range(0, len(cleared), 3):
+                    audit.text_ops(cleared[i], cleared[i + 1], cleared[i + 2])
                 candidate = (stamp[0], int(peer), int(counter))
                 if rank is None or candidate > rank:
                     rank, meta = candidate, (stamp[1], stamp[2], stamp[3])
-        audit = self._core._audit
         for payload in born.values():
             # the text ops each record names account for changes of the same imports
             if type(payload) is list and len(payload) == 3 and payload[0] == "t":

@@ -118,6 +118,7 @@ class _Ops:
         "_child_index",
         "agent",
         "changed_fields",
+        "cleared",
         "concurrent",
         "core",
         "current",
@@ -155,6 +156,8 @@ class _Ops:
         self.text_presence: dict[FieldPath, tuple[_Entry, int]] = {}
         # text edits planned, in order: (path, new text, seen any, plan)
         self.text_calls: list[tuple[FieldPath, str, bool, _TextPlan]] = []
+        # text ops of edits no presence names, [peer, start, end, ...] (texts cleared)
+        self.cleared: list[int] = []
         # texts a resolution writes as a diff against the version its contenders made
         self.text_bases: dict[FieldPath, Any] = {}
         self.touched = False
@@ -353,8 +356,12 @@ class _Ops:
             presence = self.text_presence.get(path)
             if ops is not None and presence is not None:
                 entry, at = presence
-                entry.value = ops  # (a second edit: its last, on the first)
+                if type(entry.value) is list:  # a second edit: its last, on the first
+                    self.cleared += entry.value
+                entry.value = ops
                 self.entry_log[at] = _stored_text_ops(ops, self.core._peer)
+            elif ops is not None:
+                self.cleared += ops  # (a text cleared: no presence of it names the edit)
 
     # mergeable content ------------------------------------------------------------------
     def _write_elements(self, path: FieldPath, items: list[Any], *, ordered: bool) -> bool:

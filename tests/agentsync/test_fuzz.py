@@ -192,18 +192,30 @@ def _forged(base: Core, kid_of: Core, key: str, record: object) -> bytes:
 @pytest.mark.parametrize(
     "record",
     [
-        [FORMAT, "mallory", "put", 1.0, ["x"], ['r["x"]', "r"], [], 1.0, 1, None],  # short
-        [FORMAT, "mallory", "put", 1.0, ["x"], ['s["x"]\n1\n0'], [], 1.0, 1, None],  # no position
-        [FORMAT, "mallory", "put", 1.0, ["x"], [7, "r", 1], [], 1.0, 1, None],  # not a short id
-        [FORMAT, "mallory", "put", 1.0, ["x"], ['q["x"]', "r", 1], [], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], ["", "r", 1], [], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], [3], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], ['r["x"]'], 1.0, 1, None],  # a kill of no op
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], ["01:0", 'r["x"]'], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], ["1:0", 5], 1.0, 1, None],  # no such insert
-        [FORMAT, "mallory", "put", 1.0, ["x"], "nope", [], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["n"], ['c["n"]', "1"], [], 1.0, 1, None],  # str delta
-        [FORMAT, "mallory", "put", 1.0, ["x"], ['r["x"]', "q", 1], [], 1.0, 1, None],  # no kind
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['r["x"]', "r"], [], 1.0, 1, None, []],  # short
+        [
+            FORMAT,
+            "mallory",
+            "put",
+            1.0,
+            ["x"],
+            ['s["x"]\n1\n0'],
+            [],
+            1.0,
+            1,
+            None,
+            [],
+        ],  # no position
+        [FORMAT, "mallory", "put", 1.0, ["x"], [7, "r", 1], [], 1.0, 1, None, []],  # not a short id
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['q["x"]', "r", 1], [], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], ["", "r", 1], [], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [3], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], ['r["x"]'], 1.0, 1, None, []],  # a kill of no op
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], ["01:0", 'r["x"]'], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], ["1:0", 5], 1.0, 1, None, []],  # no such insert
+        [FORMAT, "mallory", "put", 1.0, ["x"], "nope", [], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["n"], ['c["n"]', "1"], [], 1.0, 1, None, []],  # str delta
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['r["x"]', "q", 1], [], 1.0, 1, None, []],  # no kind
         [
             FORMAT,
             "mallory",
@@ -216,28 +228,54 @@ def _forged(base: Core, kid_of: Core, key: str, record: object) -> bytes:
             1,
             None,
         ],  # int position
-        [FORMAT, "mallory", "put", 1.0, "x", [], [], 1.0, 1, None],  # fields not a list
+        [FORMAT, "mallory", "put", 1.0, "x", [], [], 1.0, 1, None, []],  # fields not a list
         ["mallory", "shout", 1.0, ["x"], [], []],
         [7, "put", 1.0, ["x"]],
         ["mallory", ["put"], 1.0, ["x"], [], []],  # an unhashable action
-        [FORMAT, "mallory", "put", 10**400, ["x"], [], [], 1.0, 1, None],  # a time no float holds
-        [FORMAT, "mallory", "put", 1.0, ["h"], ['r[["h"]]', "r", 1], [], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["5"], ["r[5]", "r", 1], [], 1.0, 1, None],
+        [
+            FORMAT,
+            "mallory",
+            "put",
+            10**400,
+            ["x"],
+            [],
+            [],
+            1.0,
+            1,
+            None,
+            [],
+        ],  # no float holds it
+        [FORMAT, "mallory", "put", 1.0, ["h"], ['r[["h"]]', "r", 1], [], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["5"], ["r[5]", "r", 1], [], 1.0, 1, None, []],
         # an entry of another write (the victim's first), or of an op no writer makes:
         # never this record's to insert
-        [FORMAT, "mallory", "put", 1.0, ["x"], ['r["x"]\n1:0', "r", 999], [], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], ['r["x"]\nab:0', "r", 999], [], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["n"], ['c["n"]\n1:0', 5], [], 1.0, 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], ['s["x"]\n1\n0\n1:0', "a0"], [], 1.0, 1, None],
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['r["x"]\n1:0', "r", 999], [], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['r["x"]\nab:0', "r", 999], [], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["n"], ['c["n"]\n1:0', 5], [], 1.0, 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], ['s["x"]\n1\n0\n1:0', "a0"], [], 1.0, 1, None, []],
         # timestamps no writer stores: a creation time that is not one, a seq out of range
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], "soon", 1, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 0, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1.5, None],
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 2**63, None],
-        [FORMAT, "mallory", "put", "now", ["x"], [], [], None, 1, None],  # null: the write's time
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1, True],  # a TTL not a number
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1, "5"],  # nor this
-        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1],  # no TTL at all
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], "soon", 1, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 0, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1.5, None, []],
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 2**63, None, []],
+        [
+            FORMAT,
+            "mallory",
+            "put",
+            "now",
+            ["x"],
+            [],
+            [],
+            None,
+            1,
+            None,
+            [],
+        ],  # null: the write's time
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1, True, []],  # a TTL not a number
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1, "5", []],  # nor this
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1, None, [1, 2]],  # not op spans
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1, None, [1, 5, 2]],  # backwards
+        [FORMAT, "mallory", "put", 1.0, ["x"], [], [], 1.0, 1, []],  # no TTL at all
     ],
 )
 def test_unreadable_records_in_a_well_formed_update_are_skipped_alike_everywhere(
@@ -372,7 +410,7 @@ def test_a_forged_record_of_the_highest_seq_leaves_later_writes_readable() -> No
     a.put(("ns",), "k", {"x": 1}, agent="alice", turn=None, now=1.0)
     b.import_updates(a.export_updates())
     forged = _forged_record(
-        a, "999:0", [FORMAT, "mallory", "put", 2.0, [], [], [], 2.0, 2**63 - 1, None]
+        a, "999:0", [FORMAT, "mallory", "put", 2.0, [], [], [], 2.0, 2**63 - 1, None, []]
     )
     a.import_updates(forged)
     b.import_updates(forged)
@@ -393,10 +431,10 @@ def test_a_record_under_an_op_id_no_writer_makes_is_skipped(op: str) -> None:
     base = Core(peer_id=1)
     base.put(("ns",), "k", {"x": 1}, agent="alice", turn=None, now=1.0)
     genuine = _forged_record(
-        base, "999:0", [FORMAT, "mallory", "put", 111.0, [], [], [], 100.0, 5, None]
+        base, "999:0", [FORMAT, "mallory", "put", 111.0, [], [], [], 100.0, 5, None, []]
     )
     other = _forged_record(
-        base, op, [FORMAT, "mallory", "put", 222.0, [], [], [], 200.0, 5, None], peer=901
+        base, op, [FORMAT, "mallory", "put", 222.0, [], [], [], 200.0, 5, None, []], peer=901
     )
     seen = set()
     for order in ([genuine, other], [other, genuine]):
