@@ -206,3 +206,10 @@ def test_markdown_prints_the_readme_table(capsys: pytest.CaptureFixture[str]) ->
     cells = [c.strip() for c in rows[2].strip("|").split("|")]
     assert cells[:4] == ["semantic_conflict", "crdt", "PASS", "**escalated**"]
     assert len(cells) == 10 and cells[7] == "open"  # usable after: nobody drains it
+
+
+def test_the_readme_command_passes_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python bench.py --replicas 8 --jitter`, the README's second command, as a user
+    runs it: every strategy meets its expectation on every scenario (a text merge that
+    fused two words once failed `mixed` here and in no smaller run)."""
+    assert bench.main(["--replicas", "8", "--jitter"]) == 0, capsys.readouterr().out[-2000:]

@@ -144,14 +144,15 @@ def _inserted_text(exported: Any) -> str:
 
 
 def _word_aligned(s: str, lo: int, hi: int, *, size: int) -> int:
-    """A position in [lo, hi] where an edit of `size` chars starts (and, for a deletion,
-    ends) on a word boundary; `hi` when there is none (e.g. unspaced text). An insertion
-    goes at the latest; a deletion at the earliest, so a word is deleted with the space
-    before it, and deleting two neighbouring words ("beta" and "gamma" of "alpha beta
-    gamma") takes no space in common (a conflict: SPEC §3)."""
+    """The latest position in [lo, hi] where an edit of `size` chars starts (and, for a
+    deletion, ends) on a word boundary; `hi` when there is none (e.g. unspaced text).
+
+    A deleted word takes the space after it, not the one before: a concurrent insertion
+    just after that earlier space (a word added in front of the deleted one) would
+    otherwise lose the space that separates it from the word before, and the two would
+    read as one word nobody wrote."""
     lo = max(lo, 0)
-    order = range(lo, hi + 1) if size else range(hi, lo - 1, -1)
-    for at in order:
+    for at in range(hi, lo - 1, -1):
         if _at_word_boundary(s, at) and _at_word_boundary(s, at + size):
             return at
     for at in range(hi, lo - 1, -1):

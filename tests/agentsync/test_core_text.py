@@ -163,6 +163,16 @@ def test_deleting_neighbouring_words_merges_whichever_two() -> None:
         assert _notes(a).split() == [w for w in words.split() if w not in (left, right)]
 
 
+def test_a_word_inserted_in_front_of_a_concurrently_deleted_word_stays_a_word() -> None:
+    """Agents write words each followed by a space. One inserts "new " in front of "b",
+    another deletes "b ": the merge keeps "new" as a word of its own (a deletion that
+    took the space before "b" fused it with "a" as "anew": the benchmark's mixed
+    scenario lost two writes that way)."""
+    a, _ = _concurrent_notes("a b c ", "a new b c ", "a c ")
+    assert a.escalations() == []
+    assert sorted(_notes(a).split()) == ["a", "c", "new"]
+
+
 def test_the_same_replacement_by_both_writers_is_a_conflict_not_a_doubled_text() -> None:
     """Both turn "abc" into "abX": merged by character that reads "abXX", which neither
     wrote, so it escalates (SPEC §3: both replaced an overlapping character), and a
