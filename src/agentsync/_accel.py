@@ -33,7 +33,6 @@ COMPILED_MODULES: Final = (
     "_core_values",
     "_core_write",
     "_core_states",
-    "_core_audit",
     "_core",
 )
 COMPILED_DIR: Final = "_compiled"

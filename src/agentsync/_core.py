@@ -50,7 +50,6 @@ from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
-from ._core_audit import ChangeAudit
 from ._core_keys import (
     _ABSENT,
     Visible,
@@ -218,7 +217,6 @@ class Core:
         self._cold: dict[str, _ColdKey] = self._states.cold
         self._texts = TextFields(self)
         self._values = Values(self, self._texts, conflict)
-        self._audit = ChangeAudit()
         self._counts = {
             "writes": 0,
             "deletes": 0,
@@ -569,7 +567,6 @@ class Core:
             )
         self._counts["imports"] += 1
         grown: dict[int, tuple[int, int]] = before.diff(doc.oplog_vv).forward.inner()
-        self._audit.imported(grown)
         ends = self._ends
         if ends is not None:
             for peer, (_, end) in grown.items():
@@ -654,7 +651,6 @@ class Core:
             self._records_arrived.clear()  # (a key left unread lists its records anew)
             if paused:
                 gc.enable()
-        self._audit.audit(self._doc, self._states.report_unreadable)
         self._states.trim()
         self._counts["imported_writes"] += len(new_ops)
         for esc in new_escalations:

@@ -29,7 +29,6 @@ from ._core_layout import (
     _is_op,
     _read_record,
     _record_entries,
-    _text_ops,
     _unpack,
 )
 from ._core_views import Turn, _view_epoch
@@ -242,7 +241,6 @@ class KeyStates:
         born: dict[str, Any] = {}
         killed: set[str] = set()
         rank, meta = state.meta_rank, state.meta
-        audit = self._core._audit
         if fresh:
             # many records: one read of the whole map beats a lookup per record
             records: dict[str, Any] | None = history.get_value() if len(fresh) > 32 else None
@@ -276,18 +274,9 @@ class KeyStates:
                     fresh.discard(op)
                     self.unreadable(state, op, "write record", exc)
                     continue
-                cleared = stamp[4]
-                for i in range(0, len(cleared), 3):
-                    audit.text_ops(cleared[i], cleared[i + 1], cleared[i + 2])
                 candidate = (stamp[0], int(peer), int(counter))
                 if rank is None or candidate > rank:
                     rank, meta = candidate, (stamp[1], stamp[2], stamp[3])
-        for payload in born.values():
-            # the text ops each record names account for changes of the same imports
-            if type(payload) is list and len(payload) == 3 and payload[0] == "t":
-                text_ops = _text_ops(payload[1])
-                if text_ops is not None:
-                    audit.text_ops(*text_ops)
         current: dict[str, _Entry] = {}
         for bucket in (state.regs, state.tags, state.deltas):
             for entries in bucket.values():
