@@ -504,8 +504,8 @@ class TextFields:
     ) -> tuple[Any, str, list[int] | None]:
         """Apply a planned text edit. Returns (frontiers, text) of the writer's new view
         (frontiers None: the whole document after commit) and its ops as `[peer, start,
-        end]` counters: what `contenders` reads its deletions and its writer's text from,
-        and what accounts for its ops on every replica (`Core._account_changes`)."""
+        end]` counters: what `contenders` reads its deletions and its writer's text from
+        (named by its record, pure insertions too)."""
         track = self.track(state, path)
         current, base = plan
         track.known = None  # until the write records what the text reads after it
@@ -559,8 +559,10 @@ class TextFields:
         self, state: _KeyState, path: FieldPath, entries: list[_Entry]
     ) -> tuple[Contender, ...] | None:
         """Concurrent edits of one text (live presences none of whose writers saw the
-        others): a conflict when two of them deleted or replaced a character in common
-        and left different texts; each such writer's whole text is a contender. Edits of
+        others): a conflict when two of them deleted a character in common (beyond
+        whitespace), at least one also inserted text (a replacement, not a deletion
+        only), and they left different texts or merge as neither left them; each such
+        writer's whole text is a contender. Edits of
         disjoint parts merge by character (None). What each edit deleted and the text it
         left are read from its own ops in Loro's log, once."""
         edits = []
@@ -573,6 +575,10 @@ class TextFields:
         for i, (left, left_ops, left_deleted) in enumerate(edits):
             for right, right_ops, right_deleted in edits[i + 1 :]:
                 if not self._overlap_in_words(_common_spans(left_deleted, right_deleted)):
+                    continue
+                if not (self.inserts(left_ops) or self.inserts(right_ops)):
+                    # two deletions only: removing the same words twice removes them once
+                    # (as an element removed by two writers is), whatever else each saw
                     continue
                 for entry, ops in ((left, left_ops), (right, right_ops)):
                     if entry.eid not in texts:
@@ -620,6 +626,12 @@ class TextFields:
             return self.read_at(at, lambda doc: str(doc.get_text(name).to_string())) != text
 
         return self.from_log(left, f"doubled:{right}", read, True)
+
+    def inserts(self, ops: tuple[int, int, int]) -> bool:
+        """Whether a text edit inserted anything (a replacement, not only a deletion)."""
+        return self.from_log(
+            ops, "inserts", lambda: bool(_inserted_text(self.export_ops(ops))), True
+        )
 
     def deletions(self, ops: tuple[int, int, int]) -> list[tuple[int, int, int]]:
         """The characters a text edit deleted, from its ops (`_deleted_spans`)."""
