@@ -230,11 +230,21 @@ class _Ops:
         if not plain_map and shown is not _ABSENT and _same(shown, node.value):
             return False
         if len(seen) > 1:
-            contenders = self.core._values.contenders(self.state, path, seen)
-            if contenders is not None and canonical(node.value) == canonical(
-                self.core._values.shown(path, contenders)
-            ):
-                return False  # written back as read: an open conflict is not a new value
+            values = self.core._values
+            contenders = values.contenders(self.state, path, seen)
+            if contenders is not None:
+                shown_as = values.shown(path, contenders)
+                if canonical(node.value) == canonical(shown_as):
+                    return False  # written back as read: an open conflict is not a new value
+                if (
+                    node.kind == "text"
+                    and same_kind
+                    and values.conflict_value == "placeholder"
+                    and isinstance(shown_as, str)
+                    and node.value.count(shown_as) == 1
+                ):
+                    before, _, after = node.value.partition(shown_as)
+                    return self._write_around_conflict(path, before, after)
         changed = False
         if not same_kind and seen:
             # a change of kind supersedes what the field held (elements, increments, text),
@@ -284,6 +294,24 @@ class _Ops:
             self.changed_fields.add(path)
             return True
         return False
+
+    def _write_around_conflict(self, path: FieldPath, before: str, after: str) -> bool:
+        """A text read as its conflict's placeholder and written back with text added
+        around it (an agent appending to what it read): the added text goes around the
+        contested text, and the conflict stays open. Written as a diff against the
+        placeholder, the write would replace every contender's text with the placeholder.
+        """
+        texts = self.core._texts
+        current = texts.now(texts.track(self.state, path))
+        new = before + current + after
+        if new == current:
+            return False
+        # no presence: the contenders' stay live (the edit's ops go in the record, as a
+        # text edit no presence names)
+        self.text_calls.append((path, new, True, (current, None)))
+        self.changed_fields.add(path)
+        self.touched = True
+        return True
 
     def _children(self, view: dict[FieldPath, list[_Entry]]) -> dict[FieldPath, list[str]]:
         if self._child_index is None:

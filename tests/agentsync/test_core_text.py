@@ -186,6 +186,23 @@ def test_the_same_replacement_by_both_writers_is_a_conflict_not_a_doubled_text()
     assert a.escalations() == b.escalations() == []
 
 
+def test_text_added_around_a_conflicts_placeholder_keeps_the_conflict_and_the_text() -> None:
+    """An agent reads a conflicted text as its placeholder, adds a line in front and
+    writes it back (what an agent appending to its notes does): the line is kept, the
+    contenders are not replaced by the placeholder, the conflict stays open, and its
+    resolution keeps the line."""
+    a, b = _concurrent_notes("status: prod", "staging", "dev")
+    placeholder = _notes(a)
+    assert placeholder == "<escalated:notes>"
+    a.put(NS, "k", {"notes": "note: " + placeholder}, agent="x", turn=None, now=3.0)
+    (esc,) = a.escalations()
+    assert sorted(c.value for c in esc.contenders) == ["dev", "staging"]
+    assert _notes(a) == placeholder
+    a.resolve(esc, "staging", agent="human", now=4.0)
+    b.import_updates(a.export_updates(b.version()))
+    assert _notes(a) == _notes(b) == "note: staging"
+
+
 def test_a_text_conflict_is_settled_by_a_write_that_saw_both() -> None:
     a, b = _concurrent_notes("status: prod", "staging", "dev")
     (esc,) = a.escalations()
