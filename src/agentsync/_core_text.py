@@ -503,18 +503,19 @@ class TextFields:
         self, state: _KeyState, path: FieldPath, new: str, plan: _TextPlan
     ) -> tuple[Any, str, list[int] | None]:
         """Apply a planned text edit. Returns (frontiers, text) of the writer's new view
-        (frontiers None: the whole document after commit) and its ops as `[peer, start,
-        end]` counters: what `contenders` reads its deletions and its writer's text from
-        (named by its record, pure insertions too)."""
+        (frontiers None: the whole document after commit) and, for an edit that may have
+        deleted characters of its base, its ops as `[peer, start, end]` counters: what
+        `contenders` reads its deletions and its writer's text from (a pure insertion
+        conflicts with nothing, and naming its ops made every concurrent append cost a
+        read of its ops from the log)."""
         track = self.track(state, path)
         current, base = plan
         track.known = None  # until the write records what the text reads after it
         if base is None:
             doc, peer = self._core._doc, self._core._peer
             start = _next_counter(doc, peer)
-            _edit_text(track.handle, current, new)
-            end = _next_counter(doc, peer)
-            ops = [peer, start, end] if end > start else None
+            deleting = _edit_text(track.handle, current, new)
+            ops = [peer, start, _next_counter(doc, peer)] if deleting else None
             self.left_by(ops, new)
             return None, new, ops
         frontiers, base_text = base
@@ -538,8 +539,8 @@ class TextFields:
                 doc.checkout_to_latest()
                 doc.set_detached_editing(False)
                 doc.peer_id = self._core._peer  # this replica's writes go on as its own peer
-        edited_at, edit_peer, start, end, _ = edit
-        ops = [edit_peer, start, end] if end > start else None
+        edited_at, edit_peer, start, end, deleting = edit
+        ops = [edit_peer, start, end] if deleting else None
         self.left_by(ops, new)
         return edited_at, new, ops
 
