@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._core_keys import _ABSENT, Visible, _Entry, _KeyState, _TextTrack
 from ._core_layout import _hash, _is_loro_failure, _op_sort_key, _text_ops, loro
-from ._core_text_diff import word_edits
+from ._core_text_diff import _at_word_boundary, common_ends, word_edits
 from ._core_views import _NEVER, _alive, _view_epoch
 from ._types import Contender
 from ._values import FieldPath
@@ -69,13 +69,7 @@ def _edit_text(text: Any, old: str, new: str) -> bool:
     if old == new:
         return False
     n_old, n_new = len(old), len(new)
-    limit = min(n_old, n_new)
-    prefix = 0
-    while prefix < limit and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit and old[-1 - suffix] == new[-1 - suffix]:
-        suffix += 1
+    prefix, suffix = common_ends(old, new, overlapping=True)
     if n_new > n_old and prefix + suffix >= n_old:
         size = n_new - n_old
         at = _word_aligned(old, n_old - suffix, prefix, size=0)
@@ -99,10 +93,10 @@ def _edit_text(text: Any, old: str, new: str) -> bool:
     return deleting
 
 
-def _deleted_spans(exported: Any) -> list[tuple[int, int, int]]:
-    """The characters the text ops of a Loro JSON export deleted: (peer, first counter,
-    end counter) runs of their ids (a delete op names its first id and a signed length)."""
-    changes = json.loads(exported) if isinstance(exported, str) else exported
+def _deleted_spans(changes: list[Any]) -> list[tuple[int, int, int]]:
+    """The characters the text ops of a Loro JSON export (parsed) deleted: (peer, first
+    counter, end counter) runs of their ids (a delete op names its first id and a signed
+    length)."""
     spans: list[tuple[int, int, int]] = []
     for change in changes:
         for op in change.get("ops", ()):
@@ -129,9 +123,14 @@ def _common_spans(
     return common
 
 
-def _inserted_text(exported: Any) -> str:
-    """The characters the text insertions of a Loro JSON export inserted."""
-    changes = json.loads(exported) if isinstance(exported, str) else exported
+def _parsed(exported: Any) -> list[Any]:
+    """A Loro JSON export as its list of changes."""
+    changes: list[Any] = json.loads(exported) if isinstance(exported, str) else exported
+    return changes
+
+
+def _inserted_text(changes: list[Any]) -> str:
+    """The characters the text insertions of a Loro JSON export (parsed) inserted."""
     parts = []
     for change in changes:
         for op in change.get("ops", ()):
@@ -159,10 +158,6 @@ def _word_aligned(s: str, lo: int, hi: int, *, size: int) -> int:
         if _at_word_boundary(s, at):
             return at
     return hi
-
-
-def _at_word_boundary(s: str, i: int) -> bool:
-    return i <= 0 or i >= len(s) or s[i - 1].isspace() != s[i].isspace()
 
 
 class _RecentCopy:
@@ -596,16 +591,17 @@ class TextFields:
     def _overlap_in_words(self, common: list[tuple[int, int, int]]) -> bool:
         """Whether characters two edits both deleted include more than whitespace (two
         neighbouring words deleted each with a space between them is no conflict)."""
-        for peer, start, end in common:
+        return any(not self._only_whitespace(span) for span in common)
 
-            def read(peer: int = peer, start: int = start, end: int = end) -> bool:
-                span = loro.IdSpan(peer, loro.CounterSpan(start, end))
-                text = _inserted_text(self._core._doc.export_json_in_id_span(span))
-                return len(text) != end - start or not text.isspace()
+    def _only_whitespace(self, span: tuple[int, int, int]) -> bool:
+        """Whether the characters of these ids are all whitespace (read once)."""
+        size = span[2] - span[1]
 
-            if self.from_log((peer, start, end), "in words", read, True):
-                return True
-        return False
+        def read() -> bool:
+            text = _inserted_text(_parsed(self.export_ops(span)))
+            return len(text) == size and text.isspace()
+
+        return self.from_log(span, "whitespace", read, False)
 
     def _doubled(
         self,
@@ -630,13 +626,21 @@ class TextFields:
 
     def inserts(self, ops: tuple[int, int, int]) -> bool:
         """Whether a text edit inserted anything (a replacement, not only a deletion)."""
-        return self.from_log(
-            ops, "inserts", lambda: bool(_inserted_text(self.export_ops(ops))), True
-        )
+        return self._edit(ops)[1]
 
     def deletions(self, ops: tuple[int, int, int]) -> list[tuple[int, int, int]]:
         """The characters a text edit deleted, from its ops (`_deleted_spans`)."""
-        return self.from_log(ops, "deleted", lambda: _deleted_spans(self.export_ops(ops)), [])
+        return self._edit(ops)[0]
+
+    def _edit(self, ops: tuple[int, int, int]) -> tuple[list[tuple[int, int, int]], bool]:
+        """What a text edit deleted and whether it inserted, from one read of its ops."""
+
+        def read() -> tuple[list[tuple[int, int, int]], bool]:
+            changes = _parsed(self.export_ops(ops))
+            return _deleted_spans(changes), bool(_inserted_text(changes))
+
+        absent: tuple[list[tuple[int, int, int]], bool] = ([], True)  # (ops not in this log)
+        return self.from_log(ops, "edit", read, absent)
 
     def left(self, state: _KeyState, path: FieldPath, ops: tuple[int, int, int]) -> str:
         """The text as its writer left it: at its last op (its base and its own edit)."""

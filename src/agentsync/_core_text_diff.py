@@ -27,24 +27,18 @@ def word_edits(old: str, new: str) -> list[Edit]:
     if old == new:
         return []
     n_old, n_new = len(old), len(new)
-    limit = min(n_old, n_new)
-    prefix = 0
-    while prefix < limit and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and old[n_old - 1 - suffix] == new[n_new - 1 - suffix]:
-        suffix += 1
+    prefix, suffix = common_ends(old, new)
     # only the tokens between the unchanged ends are diffed: back to a token boundary of
     # both texts (one strictly inside a common end is the same in both)
     start = prefix
-    if not (_boundary(old, start) and _boundary(new, start)):
+    if not (_at_word_boundary(old, start) and _at_word_boundary(new, start)):
         start -= 1
-        while not _boundary(old, start):
+        while not _at_word_boundary(old, start):
             start -= 1
     tail = suffix
-    if not (_boundary(old, n_old - tail) and _boundary(new, n_new - tail)):
+    if not (_at_word_boundary(old, n_old - tail) and _at_word_boundary(new, n_new - tail)):
         tail -= 1
-        while not _boundary(old, n_old - tail):
+        while not _at_word_boundary(old, n_old - tail):
             tail -= 1
     a = _tokens(old, start, n_old - tail)
     b = _tokens(new, start, n_new - tail)
@@ -81,22 +75,31 @@ def _tokens(s: str, start: int, end: int) -> list[str]:
     return out
 
 
-def _boundary(s: str, i: int) -> bool:
+def common_ends(old: str, new: str, *, overlapping: bool = False) -> tuple[int, int]:
+    """How many characters both texts begin with, and end with: the end counted within
+    what the beginning leaves, unless `overlapping` (then the two may share characters,
+    which is where a pure insertion or deletion could equally go)."""
+    n_old, n_new = len(old), len(new)
+    limit = min(n_old, n_new)
+    prefix = 0
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    suffix_limit = limit if overlapping else limit - prefix
+    while suffix < suffix_limit and old[n_old - 1 - suffix] == new[n_new - 1 - suffix]:
+        suffix += 1
+    return prefix, suffix
+
+
+def _at_word_boundary(s: str, i: int) -> bool:
     """Whether a token (a word or a run of whitespace) of `s` starts or ends at `i`."""
     return i <= 0 or i >= len(s) or s[i - 1].isspace() != s[i].isspace()
 
 
 def _trimmed(old: str, start: int, end: int, text: str) -> Edit:
     """old[start:end] -> text without the characters both begin or end with."""
-    size = len(text)
-    limit = min(end - start, size)
-    prefix = 0
-    while prefix < limit and old[start + prefix] == text[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and old[end - 1 - suffix] == text[size - 1 - suffix]:
-        suffix += 1
-    return start + prefix, end - suffix, text[prefix : size - suffix]
+    prefix, suffix = common_ends(old[start:end], text)
+    return start + prefix, end - suffix, text[prefix : len(text) - suffix]
 
 
 def _matching_tokens(a: list[str], b: list[str], limit: int) -> list[tuple[int, int]]:
