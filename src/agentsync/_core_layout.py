@@ -162,16 +162,16 @@ def _parse_path(pj: str) -> FieldPath:
     return tuple(path)
 
 
-# a record's (seq, created, updated, TTL in minutes or None, text ops [peer, start, end,
-# ...] of edits no presence of it names: a text cleared as its field was removed)
-_Stamp = tuple[int, float, float, float | None, tuple[int, ...]]
+# a record's (seq, created, updated, TTL in minutes or None)
+_Stamp = tuple[int, float, float, float | None]
 
 
 def _read_record(record: list[Any], op: str, born: dict[str, Any], killed: set[str]) -> _Stamp:
     """Collect the entries write `op`'s record inserts (eid -> payload, parsed later, if
     they are still live) and the ids it kills, and return its (seq, created, updated)
-    timestamps, the TTL in minutes it gave the item (None: it does not expire) and the
-    text ops of edits it made that no presence names (a text cleared).
+    timestamps and the TTL in minutes it gave the item (None: it does not expire). Its
+    last field, the text ops of edits no presence of it names (a text cleared), is
+    checked but not read: it is kept for a check of which changes records account for.
     CorruptUpdateError, collecting nothing, if the record is not a write record of this
     layout (`FORMAT`).
 
@@ -258,14 +258,7 @@ def _read_record(record: list[Any], op: str, born: dict[str, Any], killed: set[s
             raise CorruptUpdateError(f"write record {op} kills {item!r:.80} of no op")
     born.update(entries)
     killed.update(ended)
-    stamp: _Stamp = (
-        seq,
-        float(created),
-        float(timestamp),
-        None if ttl is None else float(ttl),
-        tuple(cleared),
-    )
-    return stamp
+    return (seq, float(created), float(timestamp), None if ttl is None else float(ttl))
 
 
 def _stored_text_ops(ops: list[int], peer: int) -> list[int]:

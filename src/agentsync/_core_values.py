@@ -315,11 +315,16 @@ class Values:
             return self.content(state, path, e.kind)
 
         depth = len(path)
-        contested = [
-            p
-            for p, found in view.items()
-            if len(p) > depth and p[:depth] == path and len(found) > 1
-        ]
+        # the contests beneath a map contender (only a map has fields beneath it)
+        contested = (
+            [
+                p
+                for p, found in view.items()
+                if len(p) > depth and p[:depth] == path and len(found) > 1
+            ]
+            if any(e.kind == "m" for e in entries)
+            else []
+        )
         out: list[Contender] = []
         for e in sorted(entries, key=lambda e: _op_sort_key(e.op)):
             if e.kind != "m":

@@ -1055,22 +1055,21 @@ class _StoreBase(BaseStore):
         `exists=True`: the caller knows the key is live (it just put it).
         """
         self._cache.pop(key, None)
-        if not exists and self._read(key) is None:
-            self._order.removed(key)  # an emptied namespace keeps its place, as InMemoryStore
-            if self._index is not None:
-                self._index.forget(key)
-            self._expiry.pop(key, None)
-            return
-        change = self._order.changed(key, lambda: self._created_at(key))
         if not exists:
+            cached = self._read(key)
+            if cached is None:
+                self._order.removed(key)  # an emptied namespace keeps its place (InMemoryStore)
+                if self._index is not None:
+                    self._index.forget(key)
+                self._expiry.pop(key, None)
+                return
             # another replica's write (or this store's, reopened): the item expires as
             # that write's TTL says, counted from it
-            cached = self._read(key)
-            deadline = None if cached is None else cached.deadline
-            if deadline is None:
+            if cached.deadline is None:
                 self._expiry.pop(key, None)
             else:
-                self._expiry[key] = deadline
+                self._expiry[key] = cached.deadline
+        change = self._order.changed(key, self._created_at)
         if paths:
             stored = self._read(key)
             job = SemanticIndex.job(key, change, stored.value, paths) if stored else None

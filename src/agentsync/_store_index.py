@@ -128,15 +128,15 @@ class KeyOrder:
         self._unsorted: set[Namespace] = set()  # a key arrived before one created earlier
         self._last = 0
 
-    def changed(self, key: Key, created: Callable[[], datetime]) -> int:
+    def changed(self, key: Key, created: Callable[[Key], datetime]) -> int:
         """Record that live `key` changed; returns its new change number. `created`: when
-        the key was created (asked only of a key new here)."""
+        a key was created (asked only of a key new here)."""
         namespace, name = key
         keys = self.namespaces.get(namespace)
         if keys is None:
             keys = self.namespaces[namespace] = {}
         if name not in keys:
-            rank = (created(), name)
+            rank = (created(key), name)
             if keys:
                 last = self._created.get((namespace, next(reversed(keys))))
                 if last is not None and rank < last:
